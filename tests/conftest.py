@@ -1,0 +1,49 @@
+"""Shared fixtures: real simulators on loopback, small enough to keep the suite fast."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from simulator.server import RunningSimulator, SimulatorSettings, start_in_thread
+from simulator.world import SimulatorSizes
+from tests.api_client import ApiClient
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+# Small but complete: every entity and every status shows up at this size.
+SMALL = SimulatorSizes(organizations=2, stations=40, members=150, sessions=4000, days=90)
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[RunningSimulator]:
+    """One read-only simulator for the whole session: tests must not mutate it."""
+    running = start_in_thread(SimulatorSettings(port=0, seed=42, sizes=SMALL))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def api(simulator: RunningSimulator) -> Iterator[ApiClient]:
+    with ApiClient(simulator) as client:
+        yield client
+
+
+@pytest.fixture
+def make_simulator() -> Iterator[Callable[..., RunningSimulator]]:
+    """A fresh simulator per call, for tests that advance the clock or inject faults."""
+    started: list[RunningSimulator] = []
+
+    def factory(
+        sizes: SimulatorSizes = SMALL, seed: int = 42, faults: dict[str, object] | None = None
+    ) -> RunningSimulator:
+        running = start_in_thread(SimulatorSettings(port=0, seed=seed, sizes=sizes, faults=faults))
+        started.append(running)
+        return running
+
+    yield factory
+    for running in started:
+        running.stop()
