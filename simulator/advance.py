@@ -32,9 +32,8 @@ def _new_sessions(world: World, rng: np.random.Generator, count: int, start: int
     if count <= 0:
         return 0
     rows = generate.generate_rows(
-        world.builder, rng, count, start + 1, end + 1,
-        busy=world.busy_until, initial=False, meter_base=world.meter_base,
-    )  # fmt: skip
+        world.builder, rng, count, start + 1, end + 1, clock=end, busy=world.busy_until, meter_base=world.meter_base
+    )
     rows["update"] = np.clip(rows["update"], start + 1, end)
     world.sessions.append(rows)
     return len(rows["org"])

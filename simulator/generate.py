@@ -134,6 +134,7 @@ class _Builder:
         self.tariffs: list[Tariff] = []
         self.price_models: list[PriceModel] = []
         self.emps: list[str] = []
+        self.station_popularity: npt.NDArray[np.float64] = np.zeros(0)
 
     # -- organizations -------------------------------------------------------------------
     def organizations(self) -> None:
@@ -799,28 +800,44 @@ class _Builder:
         return model
 
     # -- sessions ------------------------------------------------------------------------
-    def sessions(self) -> SessionStore:
-        return generate_sessions(self, self.sizes.sessions, self.start, self.now, initial=True)
 
 
 def _slot_weights(
-    start: int, end: int, hourly: tuple[float, ...], weekday: tuple[float, ...]
+    start: int, end: int, hourly: tuple[float, ...], weekday: tuple[float, ...], trend_span: tuple[int, int]
 ) -> tuple[IntArray, npt.NDArray[np.float64]]:
+    """Hourly slots in [start, end) weighted by local hour, weekday and a growth trend.
+
+    The trend grows from 0.75 at `trend_span[0]` to 1.25 at `trend_span[1]` (later: 1.25).
+    """
     slots = np.arange(start - start % 3600, end, 3600, dtype=np.int64)
     minute, dow, _ = timefmt.local_parts(slots)
-    trend = 0.75 + 0.5 * (slots - slots[0]) / max(1, slots[-1] - slots[0])
+    first, last = trend_span
+    trend = 0.75 + 0.5 * np.clip((slots - first) / max(1, last - first), 0.0, 1.0)
     weights = np.asarray(hourly)[minute // 60] * np.asarray(weekday)[dow] * trend
     return slots, weights / weights.sum()
 
 
-def generate_sessions(b: Any, count: int, start: int, now: int, *, initial: bool) -> SessionStore:
-    """Sessions whose first event falls in [start, now), resolved against connector occupancy.
+def generate_sessions(b: Any, count: int, start: int, now: int) -> SessionStore:
+    """The initial history: `count` sessions whose first event falls in [start, now).
 
-    Used for the initial history (initial=True builds the store) and, through
-    `generate_new_rows`, for sessions that `advance` starts.
+    Generated in time windows of about 100,000 sessions each (the same code path as `advance`,
+    carrying connector occupancy and meter readings across windows), so memory stays bounded
+    at any size.
     """
-    rows = generate_rows(b, b.rng, count, start, now, busy=None, initial=initial)
-    return SessionStore(rows)
+    chunks = max(1, -(-count // 100_000))
+    slots, weights = _slot_weights(start, now, AC_HOURLY, AC_WEEKDAY, (start, now))
+    cumulative = np.cumsum(weights)
+    edges = [start] + [int(slots[np.searchsorted(cumulative, k / chunks)]) for k in range(1, chunks)] + [now]
+    counts = [count // chunks + (1 if k < count % chunks else 0) for k in range(chunks)]
+    busy = [0] * len(b.connectors)
+    meter = np.asarray([_meter_base(b.seed, c) for c in range(len(b.connectors))], dtype=np.int64)
+    store = SessionStore({name: np.zeros(0, dtype) for name, dtype in SessionStore.COLUMNS.items()}, capacity=count)
+    for k in range(chunks):
+        rows = generate_rows(b, b.rng, counts[k], edges[k], edges[k + 1], clock=now, busy=busy, meter_base=meter)
+        store.append(rows)
+        del rows
+    store.version = 0
+    return store
 
 
 def generate_rows(
@@ -828,12 +845,17 @@ def generate_rows(
     rng: np.random.Generator,
     count: int,
     start: int,
-    now: int,
+    end: int,
     *,
-    busy: list[int] | None,
-    initial: bool,
-    meter_base: IntArray | None = None,
+    clock: int,
+    busy: list[int],
+    meter_base: IntArray,
 ) -> dict[str, npt.NDArray[Any]]:
+    """Sessions whose first event falls in [start, end), seen at the world's `clock`.
+
+    `busy` (per connector: free again at) and `meter_base` (per connector: next meter reading)
+    carry occupancy and meter continuity from earlier sessions and are updated in place.
+    """
     connectors: list[Connector] = b.connectors
     stations: list[Station] = b.stations
     n_conn = len(connectors)
@@ -842,7 +864,7 @@ def generate_rows(
         return empty
 
     # -- where: connector weights (popular stations, DC busier per connector)
-    station_pop = np.asarray([rng.lognormal(0.0, 0.6) for _ in stations])
+    station_pop = b.station_popularity
     conn_station = np.asarray([c.station for c in connectors], dtype=np.int64)
     is_dc = np.asarray([c.charging_type == "DC" for c in connectors])
     online = np.asarray([stations[c.station].onboarded for c in connectors])
@@ -860,14 +882,14 @@ def generate_rows(
         idx = np.flatnonzero(is_dc[conn] == dc_flag)
         if len(idx) == 0:
             continue
-        slots, p = _slot_weights(start, now, hourly, weekday)
+        slots, p = _slot_weights(start, end, hourly, weekday, (b.start, b.now))
         chosen = slots[rng.choice(len(slots), size=len(idx), p=p)]
         t0[idx] = chosen + rng.integers(0, 3600, size=len(idx))
-    t0 = np.clip(t0, start, now - 1)
+    t0 = np.clip(t0, start, end - 1)
     onboarded_at = np.asarray([stations[c.station].onboarded_at for c in connectors], dtype=np.int64)
     late = t0 < onboarded_at[conn]
     if late.any():
-        span = np.maximum(now - onboarded_at[conn[late]], 1)
+        span = np.maximum(end - onboarded_at[conn[late]], 1)
         t0[late] = onboarded_at[conn[late]] + (rng.random(int(late.sum())) * span).astype(np.int64)
 
     # -- who and how: identification, outcome, energy and duration
@@ -929,7 +951,7 @@ def generate_rows(
             [o for o in stations[c.station].connector_indices if connectors[o].charging_type == c.charging_type]
         )
     maintenance = [s.maintenance_epochs for s in stations]
-    busy_until = busy if busy is not None else [0] * n_conn
+    busy_until = busy
     keep = np.zeros(candidates, dtype=np.bool_)
     for i in np.argsort(t0, kind="stable").tolist():
         c, s, d = conn_l[i], t0_l[i], span_l[i]
@@ -941,7 +963,7 @@ def generate_rows(
         for m_start, m_end in maintenance[connectors[c].station]:
             if s < m_end and s + d > m_start:
                 s = m_end + gaps_l[i]
-        if s >= now:
+        if s >= end:
             continue
         busy_until[c] = s + d
         conn_l[i], t0_l[i] = c, s
@@ -1035,6 +1057,7 @@ def generate_rows(
     error_code[outcome == 4] = ERROR["consecutive_start"]
     update = process_end + rng.integers(5, 600, n)
     # a few closed sessions were corrected days later (late update)
+    now = clock
     late_fix = (status == STATUS["closed"]) & (rng.random(n) < 0.005) & (process_end + 20 * 86400 < now)
     update = np.where(late_fix, process_end + rng.integers(86400, 20 * 86400, n), update)
 
@@ -1068,16 +1091,8 @@ def generate_rows(
     cumulative = np.cumsum(sorted_wh) - sorted_wh
     first_of_group = np.r_[True, sorted_conn[1:] != sorted_conn[:-1]]
     group_start_cum = np.maximum.accumulate(np.where(first_of_group, cumulative, 0))
-    base = (
-        meter_base
-        if meter_base is not None
-        else (np.asarray([_meter_base(b.seed, c) for c in range(n_conn)], dtype=np.int64))
-    )
-    meter_start[order] = base[sorted_conn] + cumulative - group_start_cum
-    if meter_base is not None:
-        # advance: continue from the connector's last reading
-        for c, wh in zip(conn.tolist(), planned_wh.tolist(), strict=True):
-            meter_base[c] += wh
+    meter_start[order] = meter_base[sorted_conn] + cumulative - group_start_cum
+    np.add.at(meter_base, conn, planned_wh)  # the next session continues from here
 
     # -- flags, limits, ids
     flags = np.zeros(n, dtype=np.int8)
@@ -1176,7 +1191,8 @@ def build_world(seed: int = 42, sizes: SimulatorSizes | None = None, now: int | 
     b.stations_and_connectors()
     b.members_()
     b.tariffs_()
-    sessions = b.sessions()
+    b.station_popularity = b.rng.lognormal(0.0, 0.6, len(b.stations))
+    sessions = generate_sessions(b, sizes.sessions, b.start, now)
     world = World(
         seed=seed, sizes=sizes, now=now, organizations=b.orgs, stations=b.stations,
         connectors=b.connectors, members=b.members, tariffs=b.tariffs,

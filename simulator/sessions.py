@@ -83,9 +83,9 @@ class SessionStore:
     FLAG_SIGNED = 2
     FLAG_CPO_CREATED = 4
 
-    def __init__(self, columns: dict[str, npt.NDArray[Any]]) -> None:
+    def __init__(self, columns: dict[str, npt.NDArray[Any]], capacity: int = 0) -> None:
         self.n = len(columns["org"])
-        capacity = max(16, self.n)
+        capacity = max(16, self.n, capacity)
         self._cols: dict[str, npt.NDArray[Any]] = {}
         for name, dtype in self.COLUMNS.items():
             data = np.full(capacity, NONE, dtype=dtype) if dtype != np.uint64 else np.zeros(capacity, dtype)
