@@ -67,7 +67,7 @@ def measure(sessions: int, page_size: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready.json"
         started = time.perf_counter()
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 (our own CLI, fixed arguments)
             [
                 sys.executable,
                 "-m",
@@ -122,7 +122,10 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     meta = {"machine": f"{platform.machine()}, {platform.python_version()}", "date": time.strftime("%Y-%m-%d")}
     (RESULTS / "simulator.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    header = "| sessions | ready | RSS ready | peak RSS | served | cold paging | warm paging |\n|---:|---:|---:|---:|---:|---:|---:|\n"
+    header = (
+        "| sessions | ready | RSS ready | peak RSS | served | cold paging | warm paging |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
     rows = "".join(
         f"| {r['sessions']:,} | {r['ready_s']} s | {r['rss_ready_mib']} MiB | {r['peak_rss_mib']} MiB "
         f"| {r['mib_served']} MiB | {r['cold_s']} s ({r['cold_rows_per_s']:,} rows/s) "

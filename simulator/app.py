@@ -59,7 +59,7 @@ DRIFT_OPERATIONS = {
     "findTariff",
 }
 SESSION_OPERATIONS = {"findOrganizationChargingSessions", "findOrganizationChargingSession"}
-PAGE_CACHE_BYTES = 256 * 1024 * 1024
+PAGE_CACHE_BYTES = 128 * 1024 * 1024
 
 
 class _ExpectedDropFilter(logging.Filter):
@@ -103,6 +103,7 @@ class SimulatorState:
     _orderings: OrderedDict[tuple[Any, ...], np.ndarray[Any, Any]] = field(default_factory=OrderedDict)
     _pages: OrderedDict[tuple[Any, ...], bytes] = field(default_factory=OrderedDict)
     _page_bytes: int = 0
+    _pages_version: int = -1
 
     def set_faults(self, config: faults.FaultConfig) -> None:
         self.fault_config = config
@@ -123,17 +124,19 @@ class SimulatorState:
         return cached
 
     def session_page(self, key: tuple[Any, ...], compute: Callable[[], bytes]) -> bytes:
-        full_key = (self.world.sessions.version, *key)
-        cached = self._pages.get(full_key)
+        """Rendered pages, kept while they fit. A full scan repeats in page order, so once the
+        cache is full new pages are not admitted (LRU would evict exactly the pages the next
+        scan needs first); a data change empties it."""
+        version = self.world.sessions.version
+        if version != self._pages_version:
+            self._pages.clear()
+            self._page_bytes, self._pages_version = 0, version
+        cached = self._pages.get(key)
         if cached is None:
             cached = compute()
-            self._pages[full_key] = cached
-            self._page_bytes += len(cached)
-            while self._page_bytes > PAGE_CACHE_BYTES and self._pages:
-                _, evicted = self._pages.popitem(last=False)
-                self._page_bytes -= len(evicted)
-        else:
-            self._pages.move_to_end(full_key)
+            if self._page_bytes + len(cached) <= PAGE_CACHE_BYTES:
+                self._pages[key] = cached
+                self._page_bytes += len(cached)
         return cached
 
 

@@ -867,7 +867,8 @@ def generate_rows(
     station_pop = b.station_popularity
     conn_station = np.asarray([c.station for c in connectors], dtype=np.int64)
     is_dc = np.asarray([c.charging_type == "DC" for c in connectors])
-    online = np.asarray([stations[c.station].onboarded for c in connectors])
+    onboarded_at = np.asarray([stations[c.station].onboarded_at for c in connectors], dtype=np.int64)
+    online = onboarded_at < end  # only stations in service during the window take sessions
     weights = station_pop[conn_station] * np.where(is_dc, 2.5, 1.0) * online
     if weights.sum() == 0:
         return empty
@@ -886,7 +887,6 @@ def generate_rows(
         chosen = slots[rng.choice(len(slots), size=len(idx), p=p)]
         t0[idx] = chosen + rng.integers(0, 3600, size=len(idx))
     t0 = np.clip(t0, start, end - 1)
-    onboarded_at = np.asarray([stations[c.station].onboarded_at for c in connectors], dtype=np.int64)
     late = t0 < onboarded_at[conn]
     if late.any():
         span = np.maximum(end - onboarded_at[conn[late]], 1)
@@ -1038,7 +1038,7 @@ def generate_rows(
     # -- times and statuses
     creation = t0
     begin = np.where(started, t0 + auth_delay, NONE)
-    end = np.where(started, t0 + auth_delay + plug_s, NONE)
+    end_at = np.where(started, t0 + auth_delay + plug_s, NONE)
     process_end = t0 + span
     status = np.full(n, STATUS["closed"], dtype=np.int8)
     error_code = np.full(n, NONE, dtype=np.int8)
@@ -1062,7 +1062,7 @@ def generate_rows(
     update = np.where(late_fix, process_end + rng.integers(86400, 20 * 86400, n), update)
 
     # sessions still running at `now`
-    planned_end = np.where(started, end, NONE)
+    planned_end = np.where(started, end_at, NONE)
     planned_wh = energy_wh.copy()
     open_now = process_end > now
     status[open_now & started & (begin <= now)] = STATUS["started"]
@@ -1071,7 +1071,7 @@ def generate_rows(
     error_code[open_now] = NONE
     awaiting = ~open_now & (update > now)  # stopped, CDR not final yet
     status[awaiting & (status == STATUS["closed"])] = STATUS["stopped"]
-    end = np.where(open_now, NONE, end)
+    end_at = np.where(open_now, NONE, end_at)
     process_end = np.where(open_now, NONE, process_end)
     update = np.minimum(update, now)
     update = np.where(open_now, np.maximum(creation, now - rng.integers(0, 300, n)), update)
@@ -1123,7 +1123,7 @@ def generate_rows(
         "org": org, "connector": conn.astype(np.int32), "member": member, "tariff": tariff,
         "price_model": price_model, "ident_type": ident, "roaming": roaming, "status": status,
         "error_code": error_code, "emp": emp, "id_hi": id_hi, "id_lo": id_lo, "creation": creation,
-        "begin": begin, "end": end, "planned_end": planned_end, "planned_wh": planned_wh,
+        "begin": begin, "end": end_at, "planned_end": planned_end, "planned_wh": planned_wh,
         "process_end": process_end, "update": update, "energy_wh": energy_wh,
         "meter_start": np.where(started, meter_start, NONE), "tax_rate": np.zeros(n, dtype=np.int8),
         "limit_cents": limit, "flags": flags,

@@ -70,7 +70,7 @@ class Connector:
     status: str = "FREE"
     status_update: int = 0
     location_fragment: bytes = b""  # pre-serialised session `location`
-    session_parts: dict[str, Any] | None = None  # per-connector session fields, cached
+    session_parts: dict[str, Any] | None = None  # per-connector session fields, cached by render
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -140,11 +141,11 @@ def test_no_overlaps_and_continuous_meters_per_evse(world: JSON) -> None:
         per_evse[s["location"]["evse_id"]].append(s)
     for sessions in per_evse.values():
         sessions.sort(key=lambda s: parse(s["process_begin"]))
-        for before, after in zip(sessions, sessions[1:], strict=False):
+        for before, after in pairwise(sessions):
             assert "process_end" in before, "only the last session of a connector may still be open"
             assert parse(before["process_end"]) <= parse(after["process_begin"])
         meters = [s for s in sessions if "meter_start" in s]
-        for before, after in zip(meters, meters[1:], strict=False):
+        for before, after in pairwise(meters):
             assert after["meter_start"] >= before["meter_stop"]
 
 
@@ -289,3 +290,19 @@ def test_members_link_to_sessions_and_groups(world: JSON) -> None:
         customers = [s["customer"]["account_id"] for s in org["sessions"] if "account_id" in s.get("customer", {})]
         assert customers and set(customers) <= accounts
         assert all(m["member_groups"] for m in org["members"])
+
+
+def test_sizes_are_exactly_what_was_asked(api: ApiClient) -> None:
+    from tests.conftest import SMALL
+
+    stats = api.admin("GET", "stats").json()
+    assert stats["organizations"] == api.organizations == ["DEMOTENANT", "BORNES-ATLANTIQUE"]
+    totals = stats["totals"]
+    assert (totals["sessions"], totals["charging_stations"], totals["members"]) == (
+        SMALL.sessions,
+        SMALL.stations,
+        SMALL.members,
+    )
+    for org, counts in stats["counts"].items():
+        listed = int(api.get(f"/organizations/id/{org}/sessions", {"page_size": 1}).headers["X-Total-Count"])
+        assert listed == counts["sessions"]
