@@ -37,6 +37,7 @@ from simulator.sessions import (
     IDENT,
     IDENTIFICATION_TYPES,
     NONE,
+    PRICE_COLUMNS,
     ROAMING,
     STATUS,
     SessionStore,
@@ -1128,16 +1129,7 @@ def generate_rows(
         "meter_start": np.where(started, meter_start, NONE), "tax_rate": np.zeros(n, dtype=np.int8),
         "limit_cents": limit, "flags": flags,
     }  # fmt: skip
-    for name in (
-        "start_fee_net",
-        "energy_net",
-        "time_net",
-        "total_net",
-        "start_fee_tax",
-        "energy_tax",
-        "time_tax",
-        "total_tax",
-    ):
+    for name in PRICE_COLUMNS:
         rows[name] = np.full(n, NONE, dtype=np.int64)
     apply_prices(b.price_models, rows, np.flatnonzero(status == STATUS["closed"]))
     return rows
@@ -1168,16 +1160,7 @@ def apply_prices(
             local_day=day,
         )
         breakdown = pricing.price_sessions(price_models[model_index].document, quantities)
-        for name in (
-            "start_fee_net",
-            "energy_net",
-            "time_net",
-            "total_net",
-            "start_fee_tax",
-            "energy_tax",
-            "time_tax",
-            "total_tax",
-        ):
+        for name in PRICE_COLUMNS:
             rows[name][sel] = getattr(breakdown, name)
         rows["tax_rate"][sel] = breakdown.tax_rate_percent
 
