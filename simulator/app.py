@@ -482,6 +482,25 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
     ]
 
 
+API_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}$"
+
+
+def _describe_timestamps(node: Any) -> None:
+    """The API writes `2017-10-15T16:44:40+0200` (ISO 8601 with a basic offset), as the
+    reference's own examples do; that is not RFC 3339 `date-time`, so the served document
+    says what is really sent: a pattern instead of the format."""
+    if isinstance(node, dict):
+        if node.get("format") == "date-time" and node.get("type") == "string":
+            del node["format"]
+            node["pattern"] = API_TIMESTAMP
+            node["x-wirelane-format"] = "date-time with basic UTC offset"
+        for value in node.values():
+            _describe_timestamps(value)
+    elif isinstance(node, list):
+        for value in node:
+            _describe_timestamps(value)
+
+
 def served_document(base_url: str) -> JSON:
     """The reference, normalised, pointed at this server, plus the simulator's own routes."""
     doc = orjson.loads(orjson.dumps(spec.normalised_document()))
@@ -491,9 +510,7 @@ def served_document(base_url: str) -> JSON:
     flows["OAuth2Password"]["flows"]["password"]["tokenUrl"] = token_url
     flows["OAuth2Password"]["flows"]["password"]["refreshUrl"] = token_url
     flows["OAuth2ClientCredential"]["flows"]["clientCredentials"]["tokenUrl"] = token_url
-    for path_item in doc["paths"].values():
-        for operation in path_item.values():
-            operation["responses"]["200"].setdefault("headers", {})
+    _describe_timestamps(doc["components"]["schemas"])
     admin = {"servers": [{"url": base_url}]}
     plain = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
     doc["paths"]["/_simulator/stats"] = admin | {

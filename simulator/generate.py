@@ -739,12 +739,12 @@ class _Builder:
                 # night discount from 22:00 to 06:00 local time
                 elements.append({
                     "price_components": [{"type": "ENERGY", "price": round(energy_price * 0.85, 4), "step_size": 1}],
-                    "restrictions": {"start_time": "22:00", "end_time": "06:00"},
+                    "restrictions": [{"start_time": "22:00", "end_time": "06:00"}],
                 })  # fmt: skip
             if tariff.tariff_type == "cpo_roaming":
                 elements.append({
                     "price_components": [{"type": "ENERGY", "price": round(energy_price * 0.9, 4), "step_size": 1}],
-                    "restrictions": {"day_of_week": ["SATURDAY", "SUNDAY"]},
+                    "restrictions": [{"day_of_week": ["SATURDAY", "SUNDAY"]}],
                 })  # fmt: skip
                 elements.append(
                     {"price_components": [{"type": "TIME", "price": 0.0168 if not dc else 0.0, "step_size": 60}]}
@@ -754,7 +754,7 @@ class _Builder:
             # blocking fee after a grace period: 4 h on AC, 45 min on DC
             elements.append({
                 "price_components": [{"type": "PARKING_TIME", "price": 0.084 if not dc else 0.1681, "step_size": 60}],
-                "restrictions": {"min_duration": 2700 if dc else 14400, "max_duration": 8100 if dc else 23400},
+                "restrictions": [{"min_duration": 2700 if dc else 14400, "max_duration": 8100 if dc else 23400}],
             })  # fmt: skip
             elements.append(
                 {"price_components": [{"type": "ENERGY", "price": energy_price, "step_size": 1 if dc else 100}]}

@@ -7,7 +7,8 @@ rules (OCPI 2.2.1 style, with the simplifications the API's data allows) are wri
 
 * `free` price models cost nothing.
 * Per dimension (ENERGY, TIME, PARKING_TIME) the first element in list order whose
-  restrictions match the session, and that has a component of that dimension, prices it.
+  restrictions (an array: all entries must hold) match the session, and that has a component
+  of that dimension, prices it.
   Restrictions are evaluated once, at session start, in the station's local time (the API has
   no charging periods), except `min_duration`/`max_duration` on TIME and PARKING_TIME, which
   bound the billed time window: a blocking fee after a grace period is a PARKING_TIME
@@ -125,6 +126,18 @@ def _restriction_mask(restrictions: dict[str, Any], q: SessionQuantities, *, tim
     return mask
 
 
+def _combined(restriction_list: list[dict[str, Any]]) -> dict[str, Any]:
+    """One restriction set from the array: fields of different entries are ANDed; the same
+    field twice would be ambiguous, so it is refused."""
+    combined: dict[str, Any] = {}
+    for entry in restriction_list:
+        for key, value in entry.items():
+            if key in combined:
+                raise ValueError(f"restriction {key} appears in more than one entry")
+            combined[key] = value
+    return combined
+
+
 def _round_quantity(quantity: IntArray, step: int, mode: str) -> IntArray:
     if mode == "EXACT" or step <= 1:
         return quantity
@@ -151,7 +164,10 @@ def price_sessions(price_model: dict[str, Any], q: SessionQuantities) -> PriceBr
     time_raw = zeros.copy()  # (s x ticks per minute) = 1/600,000 currency
     priced: dict[str, BoolArray] = {d: np.zeros(n, dtype=np.bool_) for d in DIMENSIONS}
     for element in price_model.get("elements", []):
-        restrictions = element.get("restrictions") or {}
+        # The reference types `restrictions` as an array of PriceModelRestriction: every
+        # entry must hold (they are combined like OCPI's single restrictions object).
+        restriction_list: list[dict[str, Any]] = element.get("restrictions") or []
+        restrictions = _combined(restriction_list)
         for component in element.get("price_components", []):
             dimension = component["type"]
             time_dimension = dimension != "ENERGY"

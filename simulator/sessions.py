@@ -41,8 +41,14 @@ OPEN_STATUSES = tuple(
 )
 NONE = -1  # missing integer value (no member, no error code, not begun, not ended)
 PRICE_COLUMNS = (
-    "start_fee_net", "energy_net", "time_net", "total_net",
-    "start_fee_tax", "energy_tax", "time_tax", "total_tax",
+    "start_fee_net",
+    "energy_net",
+    "time_net",
+    "total_net",
+    "start_fee_tax",
+    "energy_tax",
+    "time_tax",
+    "total_tax",
 )  # fmt: skip  (integer cents, as `pricing.PriceBreakdown` names them)
 
 

@@ -205,7 +205,7 @@ def expected_price(model: JSON, energy_wh: int, duration_s: int, local: datetime
     time_amount = zero
     priced: set[str] = set()
     for element in model["elements"]:
-        restrictions = element.get("restrictions", {})
+        restrictions = {k: v for entry in element.get("restrictions", []) for k, v in entry.items()}
         for component in element["price_components"]:
             kind = component["type"]
             if kind in priced or not _restrictions_match(restrictions, local, energy_wh, duration_s, kind != "ENERGY"):

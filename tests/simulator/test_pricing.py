@@ -69,7 +69,7 @@ def test_blocking_fee_after_grace_period_with_cap() -> None:
     elements = [
         {
             "price_components": [{"type": "PARKING_TIME", "price": 0.084, "step_size": 60}],
-            "restrictions": {"min_duration": 14_400, "max_duration": 23_400},
+            "restrictions": [{"min_duration": 14_400, "max_duration": 23_400}],
         },
         {"price_components": [{"type": "ENERGY", "price": 0.4202, "step_size": 1}]},
     ]
@@ -88,7 +88,7 @@ def test_time_of_day_restriction_wraps_midnight() -> None:
     elements = [
         {
             "price_components": [{"type": "ENERGY", "price": 0.3, "step_size": 1}],
-            "restrictions": {"start_time": "22:00", "end_time": "06:00"},
+            "restrictions": [{"start_time": "22:00", "end_time": "06:00"}],
         },
         {"price_components": [{"type": "ENERGY", "price": 0.5, "step_size": 1}]},
     ]
@@ -102,7 +102,7 @@ def test_day_of_week_restriction() -> None:
     elements = [
         {
             "price_components": [{"type": "ENERGY", "price": 0.3, "step_size": 1}],
-            "restrictions": {"day_of_week": ["SUNDAY"]},
+            "restrictions": [{"day_of_week": ["SUNDAY"]}],
         },
         {"price_components": [{"type": "ENERGY", "price": 0.5, "step_size": 1}]},
     ]
@@ -133,7 +133,7 @@ def test_free_price_model_costs_nothing() -> None:
 
 def test_unsupported_restriction_is_refused() -> None:
     elements = [
-        {"price_components": [{"type": "ENERGY", "price": 0.5, "step_size": 1}], "restrictions": {"min_price": 1}}
+        {"price_components": [{"type": "ENERGY", "price": 0.5, "step_size": 1}], "restrictions": [{"min_price": 1}]}
     ]
     with pytest.raises(ValueError, match="min_price"):
         pricing.price_sessions(model(elements=elements), quantities(1_000, 60))
@@ -142,3 +142,34 @@ def test_unsupported_restriction_is_refused() -> None:
 def test_prices_with_more_than_four_decimals_are_refused() -> None:
     with pytest.raises(ValueError, match="4 decimals"):
         pricing.to_ticks(0.123456)
+
+
+def test_restrictions_are_an_array_whose_entries_all_hold() -> None:
+    elements = [
+        {
+            "price_components": [{"type": "ENERGY", "price": 0.3, "step_size": 1}],
+            "restrictions": [{"day_of_week": ["SUNDAY"]}, {"start_time": "22:00", "end_time": "06:00"}],
+        },
+        {"price_components": [{"type": "ENERGY", "price": 0.5, "step_size": 1}]},
+    ]
+    priced = model(elements=elements)
+    assert (
+        cents(pricing.price_sessions(priced, quantities(10_000, 60, minute_of_day=23 * 60, weekday=6)))["energy_net"]
+        == 300
+    )
+    assert (
+        cents(pricing.price_sessions(priced, quantities(10_000, 60, minute_of_day=12 * 60, weekday=6)))["energy_net"]
+        == 500
+    )
+    assert (
+        cents(pricing.price_sessions(priced, quantities(10_000, 60, minute_of_day=23 * 60, weekday=5)))["energy_net"]
+        == 500
+    )
+    twice = [
+        {
+            "price_components": [{"type": "ENERGY", "price": 0.3, "step_size": 1}],
+            "restrictions": [{"min_kwh": 1}, {"min_kwh": 2}],
+        }
+    ]
+    with pytest.raises(ValueError, match="more than one entry"):
+        pricing.price_sessions(model(elements=twice), quantities(10_000, 60))
