@@ -23,36 +23,13 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 
 def _run(simulator: RunningSimulator, token: str, workdir: Path, config: str = "") -> subprocess.CompletedProcess[str]:
     (workdir / "schemathesis.toml").write_text(config)
-    return subprocess.run(  # noqa: S603 (the venv's own schemathesis, fixed arguments)
-        [
-            str(SCHEMATHESIS),
-            "run",
-            f"{simulator.base_url}/openapi.json",
-            "--checks",
-            CHECKS,
-            "--header",
-            f"Authorization: Bearer {token}",
-            "--include-path-regex",
-            "^/organizations",
-            "--max-examples",
-            "15",
-            "--no-shrink",
-            "--seed",
-            "1",
-            "--suppress-health-check",
-            "all",
-            "--generation-database",
-            "none",
-            "--workers",
-            "2",
-            "--no-color",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=workdir,
-        check=False,
-    )
+    arguments = [
+        *(str(SCHEMATHESIS), "run", f"{simulator.base_url}/openapi.json", "--checks", CHECKS),
+        *("--header", f"Authorization: Bearer {token}", "--include-path-regex", "^/organizations"),
+        *("--max-examples", "15", "--no-shrink", "--seed", "1", "--suppress-health-check", "all"),
+        *("--generation-database", "none", "--workers", "2", "--no-color"),
+    ]
+    return subprocess.run(arguments, capture_output=True, text=True, timeout=240, cwd=workdir, check=False)
 
 
 def test_no_generated_request_breaks_the_server(simulator: RunningSimulator, api: ApiClient, tmp_path: Path) -> None:
