@@ -382,7 +382,7 @@ def _token_endpoint(state: SimulatorState) -> Callable[[Request], Awaitable[Resp
         content_type = request.headers.get("content-type", "")
         if not content_type.startswith("application/x-www-form-urlencoded"):
             error = OAuthError(400, "invalid_request", "Use Content-Type: application/x-www-form-urlencoded")
-            return _json(error.body(), error.status)
+            return _json(error.body(), error.status, {"Cache-Control": "no-store"})
         raw = (await request.body()).decode("utf-8", "replace")
         form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
         try:

@@ -236,7 +236,7 @@ class _Builder:
         choices = [h for h in HARDWARE if (h.charging_type == "DC") == is_dc]
         hardware = choices[int(rng.integers(len(choices)))]
         n_connectors = int(rng.choice([1, 2, 3, 4], p=[0.2, 0.5, 0.1, 0.2]))
-        roaming = bool(rng.random() < 0.05)
+        roaming = len(org.station_indices) % 20 == 7  # 5 %, and present in any organization of 8+
         onboarded = bool(rng.random() > 0.03)
         station_number = 7000 + index
         station_label = f"{org.country}*WLN*{station_number}"
