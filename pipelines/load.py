@@ -1,0 +1,129 @@
+"""Running the Wirelane source into DuckDB or Postgres: the `run` and `backfill` commands.
+
+The dlt way throughout: `.dlt/config.toml` and `.dlt/secrets.toml` (or environment variables)
+configure the source and the destination; the pipeline's working folder follows
+`DLT_DATA_DIR`; state is restored from the destination when that folder is gone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from sources.wirelane import source as wirelane
+from sources.wirelane.errors import WirelaneConfigError, WirelaneError
+
+Destination = Literal["duckdb", "postgres"]
+PIPELINE_NAME = "wirelane"
+# Not "wirelane": DuckDB names the catalog of wirelane.duckdb "wirelane", and a schema of the
+# same name makes every two-part name (`wirelane.sessions`) ambiguous to DuckDB's binder.
+DEFAULT_DATASET = "wirelane_raw"
+DEFAULT_DUCKDB_FILE = "wirelane.duckdb"
+# new columns and tables are welcome, a column changing type is not
+SCHEMA_CONTRACT: Any = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
+
+
+@dataclass
+class RunSummary:
+    load_id: str | None
+    rows: dict[str, int]
+    seconds: float
+    requests: int
+    retries: int
+    token_requests: int
+    schema_changes: list[str] = field(default_factory=list)
+
+
+def make_pipeline(destination: Destination, dataset: str = DEFAULT_DATASET) -> dlt.Pipeline:
+    if destination == "duckdb":
+        path = dlt.config.get("destination.duckdb.credentials", str) or DEFAULT_DUCKDB_FILE
+        target: Any = dlt.destinations.duckdb(credentials=path)
+    elif destination == "postgres":
+        target = dlt.destinations.postgres()
+    else:
+        raise WirelaneConfigError(f"unknown destination {destination!r}; use duckdb or postgres")
+    return dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=target, dataset_name=dataset)
+
+
+def build_source(
+    resources: Sequence[str] | None = None,
+    organizations: Sequence[str] | None = None,
+    backfill: tuple[str, str] | None = None,
+) -> Any:
+    kwargs: dict[str, Any] = {}
+    if organizations:
+        kwargs["organizations"] = list(organizations)
+    if backfill is not None:
+        kwargs["backfill_start"], kwargs["backfill_end"] = backfill
+    source = wirelane.wirelane_source(**kwargs)
+    if backfill is not None:
+        resources = ["sessions"]
+    if resources:
+        known = sorted(name for name in source.resources if name != "session")
+        unknown = [name for name in resources if name not in source.resources]
+        if unknown:
+            raise WirelaneConfigError(f"unknown resource {', '.join(unknown)}; choose from {', '.join(known)}")
+        source = source.with_resources(*resources)
+    return source
+
+
+def run(
+    destination: Destination = "duckdb",
+    *,
+    dataset: str = DEFAULT_DATASET,
+    resources: Sequence[str] | None = None,
+    organizations: Sequence[str] | None = None,
+    full_refresh: bool = False,
+    backfill: tuple[str, str] | None = None,
+) -> RunSummary:
+    """Extract, normalize and load; raises WirelaneError with a one-line reason on failure."""
+    started = time.monotonic()
+    try:
+        source = build_source(resources, organizations, backfill)
+        pipeline = make_pipeline(destination, dataset)
+        options: dict[str, Any] = {"schema_contract": SCHEMA_CONTRACT}
+        if destination == "duckdb":
+            options["loader_file_format"] = "parquet"  # insert_values on DuckDB 2.0 is slow and huge
+        if full_refresh:
+            options["refresh"] = "drop_sources"
+        info: LoadInfo = pipeline.run(source, **options)
+        info.raise_on_failed_jobs()
+    except PipelineStepFailed as failure:
+        raise _root_cause(failure) from None
+    client = wirelane.last_client()
+    trace = pipeline.last_trace
+    rows = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
+    changes = [
+        f"{table}: {', '.join(sorted(update.get('columns', {})))}"
+        for package in info.load_packages
+        for table, update in (package.schema_update or {}).items()
+        if not table.startswith("_dlt")
+    ]
+    return RunSummary(
+        load_id=info.loads_ids[-1] if info.loads_ids else None,
+        rows={k: v for k, v in sorted(rows.items()) if not k.startswith("_dlt")},
+        seconds=round(time.monotonic() - started, 2),
+        requests=client.stats.requests if client else 0,
+        retries=client.stats.retries if client else 0,
+        token_requests=client.auth.fetched if client else 0,
+        schema_changes=changes,
+    )
+
+
+def _root_cause(failure: PipelineStepFailed) -> Exception:
+    """The WirelaneError inside dlt's wrapping, or a one-line description of dlt's own."""
+    error: BaseException | None = failure
+    while error is not None:
+        if isinstance(error, WirelaneError):
+            return error
+        error = error.__cause__ or error.__context__ or getattr(error, "exception", None)
+    step = getattr(failure, "step", "run")
+    inner = getattr(failure, "exception", failure)
+    message = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
+    return WirelaneError(f"the {step} step failed: {type(inner).__name__}: {message}")

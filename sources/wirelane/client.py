@@ -1,0 +1,203 @@
+"""HTTP to the Wirelane API: keep-alive, timeouts, retries, a shared rate limit, pagination.
+
+Retries (tenacity) cover what a retry can fix: 429 and 5xx (honouring `Retry-After`, capped),
+connection and read errors, dropped connections and malformed JSON bodies; exponential backoff
+with jitter otherwise. A 401 is handled by the auth flow. Other 4xx end the run with a clear
+message. Every request first takes a token from the shared rate limiter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+import tenacity
+
+from sources.wirelane.auth import WirelaneAuth
+from sources.wirelane.errors import PaginationLimitError, WirelaneApiError
+from sources.wirelane.ratelimit import TokenBucket
+
+log = logging.getLogger("wirelane_sync")
+T = TypeVar("T")
+R = TypeVar("R")
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class _Retryable(Exception):
+    """A response or failure worth another attempt."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    by_path: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, template: str, retry: bool) -> None:
+        with self._lock:
+            self.requests += 1
+            self.retries += int(retry)
+            self.by_path[template] = self.by_path.get(template, 0) + 1
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    base_url: str
+    timeout_s: float = 60.0
+    max_attempts: int = 8
+    max_backoff_s: float = 60.0
+    requests_per_second: float = 50.0
+    concurrency: int = 8
+    page_size: int = 1000
+    max_pages: int = 100_000
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: fall back to backoff
+
+
+class WirelaneClient:
+    def __init__(self, settings: ClientSettings, auth: WirelaneAuth, http: httpx.Client | None = None) -> None:
+        self.settings = settings
+        limits = httpx.Limits(
+            max_connections=settings.concurrency * 2, max_keepalive_connections=settings.concurrency * 2
+        )
+        self.http = http or httpx.Client(
+            base_url=settings.base_url.rstrip("/"),
+            auth=auth,
+            timeout=httpx.Timeout(settings.timeout_s),
+            limits=limits,
+            headers={"Accept": "application/json", "User-Agent": "wirelane-sync"},
+        )
+        self.auth = auth
+        self.rate = TokenBucket(settings.requests_per_second)
+        self.stats = ClientStats()
+        self._backoff = tenacity.wait_exponential_jitter(initial=0.5, max=settings.max_backoff_s)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- single requests -----------------------------------------------------------------
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, _Retryable) and error.retry_after is not None:
+            return min(error.retry_after, self.settings.max_backoff_s)
+        return float(self._backoff(state))
+
+    def get(
+        self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None
+    ) -> tuple[Any, httpx.Response]:
+        """JSON body and response of a GET; retried as the module docstring says."""
+        template = template or path
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            stop=tenacity.stop_after_attempt(self.settings.max_attempts),
+            wait=self._wait,
+            reraise=True,
+            before_sleep=lambda state: log.info(
+                "retrying %s after %s (attempt %d)",
+                template,
+                state.outcome.exception() if state.outcome else "?",
+                state.attempt_number,
+            ),
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._once(path, params, template, retry=attempt.retry_state.attempt_number > 1)
+        except _Retryable as error:
+            raise WirelaneApiError(
+                f"GET {template} still failing after {self.settings.max_attempts} attempts: {error}"
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(
+        self, path: str, params: dict[str, Any] | None, template: str, *, retry: bool
+    ) -> tuple[Any, httpx.Response]:
+        self.rate.acquire()
+        self.stats.count(template, retry)
+        try:
+            response = self.http.get(path, params=params)
+        except (httpx.TransportError, httpx.DecodingError) as error:
+            raise _Retryable(type(error).__name__) from None
+        if response.status_code in RETRY_STATUSES:
+            raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
+        if response.status_code >= 400:
+            return None, response
+        try:
+            return orjson.loads(response.content), response
+        except orjson.JSONDecodeError:
+            raise _Retryable("malformed JSON body") from None
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None) -> Any:
+        """The JSON body, or WirelaneApiError for a 4xx."""
+        data, response = self.get(path, params, template=template)
+        if response.status_code >= 400:
+            raise WirelaneApiError(_describe(response, template or path))
+        return data
+
+    def get_optional(self, path: str, *, template: str | None = None) -> Any | None:
+        """The JSON body, or None for a 404 (a member without payment method, say)."""
+        data, response = self.get(path, template=template)
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise WirelaneApiError(_describe(response, template or path))
+        return data
+
+    # -- lists ---------------------------------------------------------------------------
+    def pages(
+        self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a list endpoint, stopping on the total or on a short page."""
+        page_size = self.settings.page_size
+        for page in range(1, self.settings.max_pages + 1):
+            query = {**(params or {}), "page": page, "page_size": page_size}
+            items = self.get_json(path, query, template=template)
+            if not isinstance(items, list):
+                raise WirelaneApiError(f"GET {template or path} returned {type(items).__name__}, expected a list")
+            if items:
+                yield items
+            if len(items) < page_size:
+                return
+        raise PaginationLimitError(
+            f"GET {template or path} has more than {self.settings.max_pages} pages of {page_size}; "
+            "raise sources.wirelane.max_pages or sources.wirelane.page_size"
+        )
+
+    def fan_out(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """fn over items with bounded concurrency, results in input order."""
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="wirelane") as pool:
+            yield from pool.map(fn, items)
+
+
+def _describe(response: httpx.Response, template: str) -> str:
+    try:
+        body = response.json()
+        detail = f"{body.get('error_code', '')}: {body.get('error_message', '')}".strip(": ")
+    except ValueError:
+        detail = response.reason_phrase
+    hints = {
+        401: "check the credentials",
+        403: "check sources.wirelane.organizations and that the account belongs to them",
+        404: "the resource does not exist",
+    }
+    hint = hints.get(response.status_code, "check the request parameters")
+    return f"GET {template} answered {response.status_code} ({detail}); {hint}"

@@ -1,0 +1,34 @@
+"""A token bucket shared by every request of a client, across threads.
+
+Retries react to 429s; this keeps the client from causing them. Written here rather than
+taken from a library because it is a dozen lines and must block (not raise) under a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class TokenBucket:
+    def __init__(self, rate_per_s: float, burst: float | None = None) -> None:
+        if rate_per_s <= 0:
+            raise ValueError("requests_per_second must be positive")
+        self.rate = rate_per_s
+        self.capacity = burst if burst is not None else max(1.0, rate_per_s)
+        self._tokens = self.capacity
+        self._updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        """Blocks until a request may be sent."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.rate
+            time.sleep(wait)

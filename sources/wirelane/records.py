@@ -1,0 +1,48 @@
+"""Shaping API documents into warehouse rows: owner organization, UTC timestamps, exact money.
+
+The API writes local times with a basic offset (`2017-10-15T16:44:40+0200`); rows carry
+timezone-aware UTC datetimes, so the warehouse stores timestamptz. Money and energy arrive as
+JSON numbers; they become Decimals built from their printed form, so 11.9 stays 11.9.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+API_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}$")
+# keys whose numbers are money or energy, wherever they appear
+EXACT_KEYS = frozenset(
+    {
+        "grossAmount", "netAmount", "taxAmount", "taxRate", "kwh", "limit_price", "limit_kwh",
+        "connection_fee", "price", "tax_rate", "amount", "default_tax_rate", "min_kwh", "max_kwh",
+        "min_price", "max_price",
+    }
+)  # fmt: skip
+
+
+def parse_timestamp(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
+
+
+def _shape(value: Any, key: str | None) -> Any:
+    if isinstance(value, str):
+        return parse_timestamp(value) if API_TIMESTAMP.match(value) else value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float | int) and key in EXACT_KEYS:
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if isinstance(value, dict):
+        return {k: _shape(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v, key) for v in value]
+    return value
+
+
+def shape(document: dict[str, Any], organization_id: str, **extra: Any) -> dict[str, Any]:
+    """A row: the document with typed values, its organization and any extra keys."""
+    row: dict[str, Any] = {"organization_id": organization_id, **extra}
+    row.update(_shape(document, None))
+    return row

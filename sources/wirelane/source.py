@@ -1,0 +1,445 @@
+"""The Wirelane API 2.0 as a dlt source: one resource per list endpoint, transformers for details.
+
+Every resource walks every configured organization and every row carries `organization_id`.
+Sessions load incrementally on `update_date`, with one cursor per organization kept in the
+resource's state: the scan asks for `order_by=updateDate` descending and stops at the first
+page that reaches back past `cursor - lag`. Records that change while the scan pages move to
+the front (already read) or shift back by a few places (read twice): the first case is caught
+by the next run, because its new `update_date` is later than anything this run saw; the
+second is deduplicated by the merge on `session_id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dlt
+from dlt.common.configuration.specs import CredentialsConfiguration, configspec
+from dlt.common.typing import TSecretStrValue
+from dlt.sources import DltResource
+
+from sources.wirelane import settings as defaults
+from sources.wirelane.auth import OAuthSettings, WirelaneAuth
+from sources.wirelane.client import ClientSettings, WirelaneClient
+from sources.wirelane.errors import WirelaneConfigError
+from sources.wirelane.records import parse_timestamp, shape
+
+Row = dict[str, Any]
+ORG = "/organizations/id/{organizationId}"
+EPOCH = "1970-01-01T00:00:00+00:00"
+# Money and kWh arrive as Decimals (records.shape), which dlt stores as decimals; only the keys
+# and the cursor are declared here.
+SESSION_COLUMNS: dict[str, Any] = {
+    "session_id": {"data_type": "text", "nullable": False},
+    "update_date": {"data_type": "timestamp", "timezone": True, "nullable": False},
+}
+
+
+@configspec
+class WirelaneCredentials(CredentialsConfiguration):
+    """`[sources.wirelane.credentials]` in secrets.toml, or SOURCES__WIRELANE__CREDENTIALS__*."""
+
+    client_id: str = None  # type: ignore[assignment]  # dlt configspec: required, resolved from config
+    client_secret: TSecretStrValue = None  # type: ignore[assignment]
+    username: str | None = None
+    password: TSecretStrValue | None = None
+
+
+def _is_loopback(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def resolve_endpoints(environment: str, base_url: str | None, token_url: str | None) -> tuple[str, str]:
+    if environment not in defaults.ENVIRONMENTS:
+        known = ", ".join(defaults.ENVIRONMENTS)
+        raise WirelaneConfigError(f"sources.wirelane.environment {environment!r} is unknown; use one of {known}")
+    env_base, env_token = defaults.ENVIRONMENTS[environment]
+    base, token = (base_url or env_base).rstrip("/"), token_url or env_token
+    for name, url in (("base_url", base), ("token_url", token)):
+        if not url.startswith(("http://", "https://")):
+            raise WirelaneConfigError(f"sources.wirelane.{name} {url!r} is not an http(s) URL")
+        if url.startswith("http://") and not _is_loopback(url):
+            raise WirelaneConfigError(f"sources.wirelane.{name} must use https outside loopback (got {url})")
+    return base, token
+
+
+def check_organizations(organizations: list[str] | tuple[str, ...]) -> list[str]:
+    if not organizations:
+        raise WirelaneConfigError("sources.wirelane.organizations is empty; list at least one organization id")
+    for org in organizations:
+        if not isinstance(org, str) or not defaults.ID_PATTERN.match(org):
+            raise WirelaneConfigError(
+                f"organization id {org!r} does not match the reference's pattern ^[a-zA-Z0-9-_]+$"
+            )
+    return list(organizations)
+
+
+def build_client(
+    base_url: str, token_url: str, grant: str, credentials: WirelaneCredentials | None, client_settings: dict[str, Any]
+) -> WirelaneClient:
+    if credentials is None or not credentials.client_id:
+        if not _is_loopback(base_url):
+            raise WirelaneConfigError(
+                "no credentials: set sources.wirelane.credentials in .dlt/secrets.toml "
+                "or SOURCES__WIRELANE__CREDENTIALS__CLIENT_ID and friends"
+            )
+        from simulator.auth import DemoCredentials  # the simulator's documented demo account
+
+        demo = DemoCredentials()
+        credentials = WirelaneCredentials(demo.client_id, demo.client_secret, demo.username, demo.password)
+    if grant not in ("password", "client_credentials"):
+        raise WirelaneConfigError(f"sources.wirelane.grant {grant!r} is unknown; use password or client_credentials")
+    oauth = OAuthSettings(
+        token_url=token_url,
+        client_id=str(credentials.client_id),
+        client_secret=str(credentials.client_secret or ""),
+        grant=grant,  # type: ignore[arg-type]
+        username=credentials.username,
+        password=None if credentials.password is None else str(credentials.password),
+        margin_s=defaults.TOKEN_EXPIRY_MARGIN_S,
+    )
+    import httpx
+
+    token_http = httpx.Client(timeout=httpx.Timeout(client_settings.get("timeout_s", 60.0)))
+    auth = WirelaneAuth(oauth, token_http)
+    client = WirelaneClient(ClientSettings(base_url=base_url, **client_settings), auth)
+    _CLIENTS[:] = [client]
+    return client
+
+
+_CLIENTS: list[WirelaneClient] = []
+
+
+def last_client() -> WirelaneClient | None:
+    """The client of the source built last in this process, for run statistics."""
+    return _CLIENTS[-1] if _CLIENTS else None
+
+
+@dlt.source(name="wirelane", max_table_nesting=2, root_key=True)
+def wirelane_source(
+    organizations: list[str] | None = None,
+    environment: str = defaults.DEFAULT_ENVIRONMENT,
+    base_url: str | None = None,
+    token_url: str | None = None,
+    grant: str = "password",
+    credentials: WirelaneCredentials | None = None,
+    page_size: int = defaults.DEFAULT_PAGE_SIZE,
+    max_pages: int = defaults.DEFAULT_MAX_PAGES,
+    concurrency: int = defaults.DEFAULT_CONCURRENCY,
+    requests_per_second: float = defaults.DEFAULT_REQUESTS_PER_SECOND,
+    timeout_s: float = defaults.DEFAULT_TIMEOUT_S,
+    max_attempts: int = defaults.DEFAULT_MAX_ATTEMPTS,
+    max_backoff_s: float = defaults.DEFAULT_MAX_BACKOFF_S,
+    session_lag_s: int = defaults.DEFAULT_SESSION_LAG_S,
+    open_session_refresh_h: float = defaults.DEFAULT_OPEN_SESSION_REFRESH_H,
+    backfill_start: str | None = None,
+    backfill_end: str | None = None,
+) -> list[DltResource]:
+    """All Wirelane resources for the configured organizations (`[sources.wirelane]`)."""
+    orgs = check_organizations(list(defaults.DEFAULT_ORGANIZATIONS) if organizations is None else organizations)
+    base, token = resolve_endpoints(environment, base_url, token_url)
+    if page_size < 1 or page_size > 1_000_000:
+        raise WirelaneConfigError("sources.wirelane.page_size must be between 1 and 1000000")
+    client = build_client(
+        base,
+        token,
+        grant,
+        credentials,
+        {
+            "timeout_s": timeout_s,
+            "max_attempts": max_attempts,
+            "max_backoff_s": max_backoff_s,
+            "requests_per_second": requests_per_second,
+            "concurrency": concurrency,
+            "page_size": page_size,
+            "max_pages": max_pages,
+        },
+    )
+    backfill = _backfill_range(backfill_start, backfill_end)
+    members = _members(client, orgs)
+    return [
+        members,
+        *_member_details(client, members),
+        _sessions(client, orgs, session_lag_s, open_session_refresh_h, backfill),
+        _session(client, orgs),
+        *_stations(client, orgs),
+        *_tariffs(client, orgs),
+    ]
+
+
+def _backfill_range(start: str | None, end: str | None) -> tuple[datetime, datetime] | None:
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise WirelaneConfigError("a backfill needs both --start and --end")
+    try:
+        begin, finish = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    except ValueError as error:
+        raise WirelaneConfigError(f"bad backfill date: {error}; use ISO dates like 2026-01-31") from None
+    begin = begin if begin.tzinfo else begin.replace(tzinfo=UTC)
+    finish = finish if finish.tzinfo else finish.replace(tzinfo=UTC)
+    if begin >= finish:
+        raise WirelaneConfigError("the backfill --start must be before --end")
+    return begin, finish
+
+
+def _api_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+# -- members ---------------------------------------------------------------------------------
+def _members(client: WirelaneClient, orgs: list[str]) -> DltResource:
+    @dlt.resource(name="members", primary_key=("organization_id", "id"), write_disposition="merge")
+    def members() -> Iterator[list[Row]]:
+        for org in orgs:
+            for page in client.pages(f"{ORG.format(organizationId=org)}/members", template=f"{ORG}/members"):
+                yield [shape(m, org, account_id=(m.get("account") or {}).get("account_id")) for m in page]
+
+    return members
+
+
+def _member_details(client: WirelaneClient, members: DltResource) -> list[DltResource]:
+    def detail_transformer(name: str, suffix: str) -> DltResource:
+        @dlt.transformer(
+            data_from=members,
+            name=name,
+            primary_key=("organization_id", "account_id"),
+            write_disposition="merge",
+        )
+        def details(page: list[Row]) -> Iterator[list[Row]]:
+            def fetch(member: Row) -> Row | None:
+                org, account = member["organization_id"], member["account_id"]
+                path = f"{ORG.format(organizationId=org)}/members/aid/{account}/{suffix}"
+                document = client.get_optional(path, template=f"{ORG}/members/aid/{{accountId}}/{suffix}")
+                return None if document is None else shape(document, org, account_id=account)
+
+            rows = [row for row in client.fan_out(fetch, [m for m in page if m.get("account_id")]) if row]
+            if rows:
+                yield rows
+
+        return details
+
+    return [
+        detail_transformer("member_payment_methods", "payment_method"),
+        detail_transformer("member_subscriptions", "subscription"),
+    ]
+
+
+# -- sessions --------------------------------------------------------------------------------
+def _sessions(
+    client: WirelaneClient,
+    orgs: list[str],
+    lag_s: int,
+    refresh_h: float,
+    backfill: tuple[datetime, datetime] | None,
+) -> DltResource:
+    @dlt.resource(
+        name="sessions",
+        primary_key="session_id",
+        write_disposition="merge",
+        columns=SESSION_COLUMNS,
+    )
+    def sessions() -> Iterator[list[Row]]:
+        if backfill is not None:
+            yield from _backfill_sessions(client, orgs, backfill)
+            return
+        state = dlt.current.resource_state()
+        cursors: dict[str, str] = state.setdefault("cursors", {})
+        open_sessions: dict[str, list[str]] = state.setdefault("open_sessions", {})
+        for org in orgs:
+            since = parse_timestamp_iso(cursors.get(org, EPOCH)) - timedelta(seconds=lag_s)
+            newest: datetime | None = None
+            seen: set[str] = set()
+            path = f"{ORG.format(organizationId=org)}/sessions"
+            params = {"order_by": "updateDate", "order_direction": "desc"}
+            for page in client.pages(path, params, template=f"{ORG}/sessions"):
+                rows = [shape(s, org) for s in page]
+                fresh = [r for r in rows if r["update_date"] >= since]
+                for row in fresh:
+                    seen.add(row["session_id"])
+                    _track_open(open_sessions, row, org)
+                if fresh:
+                    newest = max(newest or fresh[0]["update_date"], *(r["update_date"] for r in fresh))
+                    yield fresh
+                if len(fresh) < len(rows):
+                    break  # the rest of the list is older than the cursor
+            if newest is not None:
+                cursors[org] = newest.isoformat()
+            stale = _stale_open_sessions(open_sessions, org, seen, refresh_h)
+            refreshed = [row for row in client.fan_out(lambda sid: _fetch_session(client, org, sid), stale) if row]
+            for row in refreshed:
+                _track_open(open_sessions, row, org)
+            if refreshed:
+                yield refreshed
+
+    return sessions
+
+
+def parse_timestamp_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _track_open(open_sessions: dict[str, list[str]], row: Row, org: str) -> None:
+    if row.get("status") in defaults.FINAL_SESSION_STATUSES:
+        open_sessions.pop(row["session_id"], None)
+    else:
+        created = row.get("creation_date") or row["update_date"]
+        open_sessions[row["session_id"]] = [org, created.isoformat()]
+
+
+def _stale_open_sessions(open_sessions: dict[str, list[str]], org: str, seen: set[str], refresh_h: float) -> list[str]:
+    """Sessions still open since longer than `refresh_h` hours that this scan did not see."""
+    limit = datetime.now(UTC) - timedelta(hours=refresh_h)
+    return [
+        sid
+        for sid, (owner, created) in open_sessions.items()
+        if owner == org and sid not in seen and parse_timestamp_iso(created) < limit
+    ]
+
+
+def _fetch_session(client: WirelaneClient, org: str, session_id: str) -> Row | None:
+    document = client.get_optional(
+        f"{ORG.format(organizationId=org)}/sessions/id/{session_id}", template=f"{ORG}/sessions/id/{{sessionId}}"
+    )
+    return None if document is None else shape(document, org)
+
+
+def _backfill_sessions(
+    client: WirelaneClient, orgs: list[str], window: tuple[datetime, datetime]
+) -> Iterator[list[Row]]:
+    """Sessions that started in the window (the API's date picker), without touching cursors."""
+    params = {
+        "date_picker_since": _api_time(window[0]),
+        "date_picker_until": _api_time(window[1]),
+        "order_by": "sessionBegin",
+        "order_direction": "asc",
+    }
+    for org in orgs:
+        for page in client.pages(f"{ORG.format(organizationId=org)}/sessions", params, template=f"{ORG}/sessions"):
+            yield [shape(s, org) for s in page]
+
+
+def _session(client: WirelaneClient, orgs: list[str]) -> DltResource:
+    """One session by id, for targeted refreshes: `session_ids` of the form ORG/SESSION_ID."""
+
+    @dlt.resource(
+        name="session",
+        table_name="sessions",
+        primary_key="session_id",
+        write_disposition="merge",
+        selected=False,
+        columns=SESSION_COLUMNS,
+    )
+    def session(session_ids: list[str] = dlt.config.value) -> Iterator[list[Row]]:  # noqa: B008
+        targets = []
+        for item in session_ids:
+            org, _, sid = item.partition("/")
+            if org not in orgs or not defaults.ID_PATTERN.match(sid):
+                raise WirelaneConfigError(
+                    f"session {item!r} is not ORGANIZATION/SESSION_ID of a configured organization"
+                )
+            targets.append((org, sid))
+        rows = [row for row in client.fan_out(lambda t: _fetch_session(client, *t), targets) if row]
+        if rows:
+            yield rows
+
+    return session
+
+
+# -- stations --------------------------------------------------------------------------------
+def _stations(client: WirelaneClient, orgs: list[str]) -> list[DltResource]:
+    @dlt.resource(name="charging_stations", primary_key=("organization_id", "id"), write_disposition="merge")
+    def charging_stations() -> Iterator[list[Row]]:
+        """The detail of every station (it carries opening hours and the full connectors)."""
+        for org in orgs:
+            base = ORG.format(organizationId=org)
+            for page in client.pages(f"{base}/stations", {"include_roaming": "true"}, template=f"{ORG}/stations"):
+
+                def detail(station: Row, org: str = org, base: str = base) -> Row:
+                    document = client.get_json(
+                        f"{base}/stations/id/{station['id']}", template=f"{ORG}/stations/id/{{stationId}}"
+                    )
+                    return shape(document, org)
+
+                yield list(client.fan_out(detail, page))
+
+    def per_station(name: str, suffix: str, paged: bool) -> DltResource:
+        @dlt.transformer(
+            data_from=charging_stations,
+            name=name,
+            merge_key=("organization_id", "station_id"),
+            write_disposition="merge",
+        )
+        def sub(stations: list[Row]) -> Iterator[list[Row]]:
+            """Each station's full list replaces the previous one (delete-insert per station)."""
+
+            def fetch(station: Row) -> list[Row]:
+                org = station["organization_id"]
+                path = f"{ORG.format(organizationId=org)}/stations/id/{station['id']}/{suffix}"
+                template = f"{ORG}/stations/id/{{stationId}}/{suffix}"
+                items = (
+                    [i for page in client.pages(path, template=template) for i in page]
+                    if paged
+                    else client.get_json(path, template=template)
+                )
+                return [shape(item, org, station_id=station["id"], position=n) for n, item in enumerate(items)]
+
+            rows = [row for rows in client.fan_out(fetch, stations) for row in rows]
+            if rows:
+                yield rows
+
+        return sub
+
+    return [
+        charging_stations,
+        per_station("station_cases", "cases", paged=True),
+        per_station("station_connection_chains", "connection", paged=False),
+        per_station("station_maintenance_windows", "maintenance", paged=True),
+    ]
+
+
+# -- tariffs and price models ----------------------------------------------------------------
+# Versioned (SCD2) with a full listing per organization: a changed record closes its old
+# version (`_dlt_valid_to`), a vanished one is closed without a successor.
+SCD2: Any = {"disposition": "merge", "strategy": "scd2"}
+
+
+def _tariffs(client: WirelaneClient, orgs: list[str]) -> list[DltResource]:
+    @dlt.resource(name="tariffs", write_disposition=SCD2, merge_key="organization_id")
+    def tariffs() -> Iterator[list[Row]]:
+        """Tariff details (plans, prices, member groups), versioned: a change closes the old row."""
+        for org in orgs:
+            base = ORG.format(organizationId=org)
+            for page in client.pages(f"{base}/tariffs", template=f"{ORG}/tariffs"):
+
+                def detail(tariff: Row, org: str = org, base: str = base) -> Row:
+                    document = client.get_json(
+                        f"{base}/tariffs/id/{tariff['id']}", template=f"{ORG}/tariffs/id/{{tariffId}}"
+                    )
+                    return shape(document, org)
+
+                yield list(client.fan_out(detail, page))
+
+    @dlt.transformer(data_from=tariffs, name="price_models", write_disposition=SCD2, merge_key="organization_id")
+    def price_models(page: list[Row]) -> Iterator[list[Row]]:
+        """Every price model of every tariff, with elements and autoDescription, versioned."""
+        targets = [(t, price) for t in page for price in t.get("prices") or []]
+
+        def fetch(target: tuple[Row, Row]) -> Row:
+            tariff, price = target
+            org = tariff["organization_id"]
+            path = f"{ORG.format(organizationId=org)}/tariffs/id/{tariff['id']}/prices/id/{price['id']}"
+            document = client.get_json(path, template=f"{ORG}/tariffs/id/{{tariffId}}/prices/id/{{priceModelId}}")
+            return shape(document, org, tariff_id=tariff["tariff_id"], tariff_internal_id=tariff["id"])
+
+        rows = list(client.fan_out(fetch, targets))
+        if rows:
+            yield rows
+
+    return [tariffs, price_models]
+
+
+__all__ = ["WirelaneCredentials", "parse_timestamp", "wirelane_source"]
