@@ -11,8 +11,9 @@ second is deduplicated by the merge on `session_id`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import dlt
@@ -247,35 +248,51 @@ def _sessions(
             yield from _backfill_sessions(client, orgs, backfill)
             return
         state = dlt.current.resource_state()
-        cursors: dict[str, str] = state.setdefault("cursors", {})
+        per_org: dict[str, dict[str, Any]] = state.setdefault("organizations", {})
         open_sessions: dict[str, list[str]] = state.setdefault("open_sessions", {})
         for org in orgs:
-            since = parse_timestamp_iso(cursors.get(org, EPOCH)) - timedelta(seconds=lag_s)
-            newest: datetime | None = None
-            seen: set[str] = set()
-            path = f"{ORG.format(organizationId=org)}/sessions"
-            params = {"order_by": "updateDate", "order_direction": "desc"}
-            for page in client.pages(path, params, template=f"{ORG}/sessions"):
-                rows = [shape(s, org) for s in page]
-                fresh = [r for r in rows if r["update_date"] >= since]
-                for row in fresh:
-                    seen.add(row["session_id"])
-                    _track_open(open_sessions, row, org)
-                if fresh:
-                    newest = max(newest or fresh[0]["update_date"], *(r["update_date"] for r in fresh))
-                    yield fresh
-                if len(fresh) < len(rows):
-                    break  # the rest of the list is older than the cursor
-            if newest is not None:
-                cursors[org] = newest.isoformat()
-            stale = _stale_open_sessions(open_sessions, org, seen, refresh_h)
-            refreshed = [row for row in client.fan_out(lambda sid: _fetch_session(client, org, sid), stale) if row]
+            org_state = per_org.setdefault(org, {"cursor": EPOCH, "window": {}})
+            seen = yield from _scan_sessions(client, org, org_state, open_sessions, lag_s)
+            api_now = parse_timestamp_iso(org_state["cursor"])
+            stale = [sid for sid in _stale_open_sessions(open_sessions, org, api_now, refresh_h) if sid not in seen]
+            refreshed = [row for row in client.fan_out(partial(_fetch_session, client, org), stale) if row]
             for row in refreshed:
                 _track_open(open_sessions, row, org)
             if refreshed:
                 yield refreshed
 
     return sessions
+
+
+def _scan_sessions(
+    client: WirelaneClient, org: str, org_state: dict[str, Any], open_sessions: dict[str, list[str]], lag_s: int
+) -> Generator[list[Row], None, set[str]]:
+    """Newest first down to `cursor - lag`; versions already loaded inside the lag window (kept
+    in `window` as session_id -> update_date) are not loaded again, so a run without changes
+    loads nothing while late commits inside the window are still caught."""
+    cursor = parse_timestamp_iso(org_state["cursor"])
+    since = cursor - timedelta(seconds=lag_s)
+    loaded: dict[str, str] = org_state["window"]
+    seen: dict[str, datetime] = {}
+    path = f"{ORG.format(organizationId=org)}/sessions"
+    params = {"order_by": "updateDate", "order_direction": "desc"}
+    for page in client.pages(path, params, template=f"{ORG}/sessions"):
+        rows = [shape(s, org) for s in page]
+        recent = [r for r in rows if r["update_date"] >= since]
+        fresh = [r for r in recent if loaded.get(r["session_id"]) != r["update_date"].isoformat()]
+        for row in recent:
+            seen[row["session_id"]] = max(row["update_date"], seen.get(row["session_id"], row["update_date"]))
+        for row in fresh:
+            _track_open(open_sessions, row, org)
+        if fresh:
+            yield fresh
+        if len(recent) < len(rows):
+            break  # the rest of the list is older than the cursor
+    newest = max([cursor, *seen.values()])
+    window_start = newest - timedelta(seconds=lag_s)
+    org_state["cursor"] = newest.isoformat()
+    org_state["window"] = {sid: ts.isoformat() for sid, ts in seen.items() if ts >= window_start}
+    return set(seen)
 
 
 def parse_timestamp_iso(value: str) -> datetime:
@@ -290,13 +307,15 @@ def _track_open(open_sessions: dict[str, list[str]], row: Row, org: str) -> None
         open_sessions[row["session_id"]] = [org, created.isoformat()]
 
 
-def _stale_open_sessions(open_sessions: dict[str, list[str]], org: str, seen: set[str], refresh_h: float) -> list[str]:
-    """Sessions still open since longer than `refresh_h` hours that this scan did not see."""
-    limit = datetime.now(UTC) - timedelta(hours=refresh_h)
+def _stale_open_sessions(
+    open_sessions: dict[str, list[str]], org: str, api_now: datetime, refresh_h: float
+) -> list[str]:
+    """Sessions open for longer than `refresh_h` hours (by their creation, measured on the API's
+    clock: the newest update it has shown): the single-session endpoint tells whether they
+    closed without the list scan seeing it."""
+    limit = api_now - timedelta(hours=refresh_h)
     return [
-        sid
-        for sid, (owner, created) in open_sessions.items()
-        if owner == org and sid not in seen and parse_timestamp_iso(created) < limit
+        sid for sid, (owner, created) in open_sessions.items() if owner == org and parse_timestamp_iso(created) < limit
     ]
 
 
@@ -333,7 +352,7 @@ def _session(client: WirelaneClient, orgs: list[str]) -> DltResource:
         selected=False,
         columns=SESSION_COLUMNS,
     )
-    def session(session_ids: list[str] = dlt.config.value) -> Iterator[list[Row]]:  # noqa: B008
+    def session(session_ids: list[str] = dlt.config.value) -> Iterator[list[Row]]:
         targets = []
         for item in session_ids:
             org, _, sid = item.partition("/")
