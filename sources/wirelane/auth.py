@@ -109,7 +109,7 @@ class WirelaneAuth(httpx.Auth):
             for attempt in tenacity.Retrying(
                 retry=tenacity.retry_if_exception_type(_TransientTokenFailure),
                 stop=tenacity.stop_after_attempt(5),
-                wait=tenacity.wait_exponential_jitter(initial=0.5, max=10),
+                wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=10),
                 reraise=True,
             ):
                 with attempt:

@@ -89,7 +89,7 @@ class WirelaneClient:
         self.auth = auth
         self.rate = TokenBucket(settings.requests_per_second)
         self.stats = ClientStats()
-        self._backoff = tenacity.wait_exponential_jitter(initial=0.5, max=settings.max_backoff_s)
+        self._backoff = tenacity.wait_exponential_jitter(multiplier=0.5, max=settings.max_backoff_s)
 
     def close(self) -> None:
         self.http.close()

@@ -34,7 +34,8 @@ EPOCH = "1970-01-01T00:00:00+00:00"
 # and the cursor are declared here.
 SESSION_COLUMNS: dict[str, Any] = {
     "session_id": {"data_type": "text", "nullable": False},
-    "update_date": {"data_type": "timestamp", "timezone": True, "nullable": False},
+    # a run may read two versions of a session (changed while paging): the newest one wins
+    "update_date": {"data_type": "timestamp", "timezone": True, "nullable": False, "dedup_sort": "desc"},
 }
 
 
@@ -264,35 +265,61 @@ def _sessions(
     return sessions
 
 
+CATCH_UP_PASSES = 5
+
+
 def _scan_sessions(
     client: WirelaneClient, org: str, org_state: dict[str, Any], open_sessions: dict[str, list[str]], lag_s: int
 ) -> Generator[list[Row], None, set[str]]:
-    """Newest first down to `cursor - lag`; versions already loaded inside the lag window (kept
-    in `window` as session_id -> update_date) are not loaded again, so a run without changes
-    loads nothing while late commits inside the window are still caught."""
+    """Newest first down to `cursor - lag`, then catch-up passes from the top.
+
+    Versions already loaded inside the lag window (kept in `window` as session_id ->
+    update_date) are not loaded again, so a run without changes loads nothing while late
+    commits inside the window are still caught. Sessions changed while the scan paged moved
+    to the front, which was already read: each catch-up pass reads the front again down to the
+    newest `update_date` the previous pass began with, until a pass finds nothing newer.
+    """
     cursor = parse_timestamp_iso(org_state["cursor"])
-    since = cursor - timedelta(seconds=lag_s)
-    loaded: dict[str, str] = org_state["window"]
+    loaded: dict[str, str] = dict(org_state["window"])
     seen: dict[str, datetime] = {}
     path = f"{ORG.format(organizationId=org)}/sessions"
     params = {"order_by": "updateDate", "order_direction": "desc"}
-    for page in client.pages(path, params, template=f"{ORG}/sessions"):
-        rows = [shape(s, org) for s in page]
-        recent = [r for r in rows if r["update_date"] >= since]
-        fresh = [r for r in recent if loaded.get(r["session_id"]) != r["update_date"].isoformat()]
-        for row in recent:
-            seen[row["session_id"]] = max(row["update_date"], seen.get(row["session_id"], row["update_date"]))
-        for row in fresh:
-            _track_open(open_sessions, row, org)
-        if fresh:
-            yield fresh
-        if len(recent) < len(rows):
-            break  # the rest of the list is older than the cursor
+
+    def scan(since: datetime, inclusive: bool) -> Iterator[list[Row]]:
+        for page in client.pages(path, params, template=f"{ORG}/sessions"):
+            rows = [shape(s, org) for s in page]
+            recent = [r for r in rows if r["update_date"] > since or (inclusive and r["update_date"] == since)]
+            fresh = [r for r in recent if loaded.get(r["session_id"]) != r["update_date"].isoformat()]
+            for row in recent:
+                seen[row["session_id"]] = max(row["update_date"], seen.get(row["session_id"], row["update_date"]))
+            for row in fresh:
+                loaded[row["session_id"]] = row["update_date"].isoformat()
+                _track_open(open_sessions, row, org)
+            if fresh:
+                yield fresh
+            if len(recent) < len(rows):
+                return  # the rest of the list is older
+
+    yield from scan(cursor - timedelta(seconds=lag_s), inclusive=True)
+    for _ in range(CATCH_UP_PASSES):
+        top = max([cursor, *seen.values()])
+        batches = yield from _count(scan(top, inclusive=False))
+        if not batches:
+            break
     newest = max([cursor, *seen.values()])
     window_start = newest - timedelta(seconds=lag_s)
     org_state["cursor"] = newest.isoformat()
     org_state["window"] = {sid: ts.isoformat() for sid, ts in seen.items() if ts >= window_start}
     return set(seen)
+
+
+def _count(batches: Iterator[list[Row]]) -> Generator[list[Row], None, list[int]]:
+    """Re-yields batches and returns their sizes."""
+    sizes = []
+    for batch in batches:
+        sizes.append(len(batch))
+        yield batch
+    return sizes
 
 
 def parse_timestamp_iso(value: str) -> datetime:
