@@ -36,7 +36,7 @@ class PostgresServer:
     port: int
     bindir: Path
     as_user: list[str]
-    password: str = "wirelane-test"  # noqa: S105 (a throwaway local cluster)
+    password: str = "wirelane-test"
     user: str = "wirelane"
     database: str = "wirelane"
 

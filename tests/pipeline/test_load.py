@@ -49,7 +49,7 @@ def test_full_load_equals_the_simulator(workspace: Workspace) -> None:
     summary = load.run("duckdb")
     totals = workspace.api.admin("GET", "stats").json()["totals"]
     counts = {
-        table: workspace.query(f"select count(*) from wirelane_raw.{table}")[0][0]  # noqa: S608 (fixed names)
+        table: workspace.query(f"select count(*) from wirelane_raw.{table}")[0][0]
         for table in (
             "sessions", "charging_stations", "members", "member_payment_methods", "member_subscriptions",
             "station_cases", "station_connection_chains", "station_maintenance_windows", "charging_stations__connectors",
@@ -81,7 +81,7 @@ def test_nested_rows_match_field_by_field(workspace: Workspace) -> None:
     rows = workspace.query(
         "select c.evseid, c.power, c.status, c.scm_id, c.current from wirelane_raw.charging_stations s "
         "join wirelane_raw.charging_stations__connectors c on c._dlt_parent_id = s._dlt_id "
-        f"where s.organization_id = '{org}' and s.id = {station['id']} order by c._dlt_list_idx"  # noqa: S608
+        f"where s.organization_id = '{org}' and s.id = {station['id']} order by c._dlt_list_idx"
     )
     assert rows == [(c["evseid"], c["power"], c["status"], c["scm_id"], c["current"]) for c in detail["connectors"]]
     tariff = workspace.api.get(f"/organizations/id/{org}/tariffs", {"page_size": 1}).json()[0]
@@ -91,7 +91,7 @@ def test_nested_rows_match_field_by_field(workspace: Workspace) -> None:
         "select c.type, c.price, c.step_size from wirelane_raw.price_models p "
         "join wirelane_raw.price_models__elements e on e._dlt_parent_id = p._dlt_id "
         "join wirelane_raw.price_models__elements__price_components c on c._dlt_parent_id = e._dlt_id "
-        f"where p.price_id = '{model['price_id']}' order by e._dlt_list_idx, c._dlt_list_idx"  # noqa: S608
+        f"where p.price_id = '{model['price_id']}' order by e._dlt_list_idx, c._dlt_list_idx"
     )
     expected = [
         (c["type"], Decimal(repr(c["price"])), c["step_size"]) for e in model["elements"] for c in e["price_components"]
