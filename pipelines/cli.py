@@ -126,6 +126,73 @@ def simulate(
     server.serve_forever(settings, world, sock)
 
 
+Destination = Annotated[
+    str, typer.Option("--destination", "-d", help="duckdb (the file wirelane.duckdb here) or postgres.")
+]
+Resources = Annotated[
+    list[str] | None,
+    typer.Option("--resources", "-r", help="Only these resources (repeat or comma-separate); default all."),
+]
+Organizations = Annotated[
+    list[str] | None,
+    typer.Option("--organizations", "-o", help="Only these organization ids; default sources.wirelane.organizations."),
+]
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _load(destination: str, **kwargs: object) -> None:
+    from pipelines import load
+    from sources.wirelane.errors import WirelaneConfigError, WirelaneError
+
+    if destination not in ("duckdb", "postgres"):
+        raise fail(f"--destination {destination!r} is unknown; use duckdb or postgres")
+    try:
+        summary = load.run(destination, **kwargs)  # type: ignore[arg-type]
+    except WirelaneConfigError as error:
+        raise fail(str(error), 2) from None
+    except WirelaneError as error:
+        raise fail(str(error), 1) from None
+    width = max((len(t) for t in summary.rows), default=5)
+    typer.echo(
+        f"loaded {sum(summary.rows.values()):,} rows in {summary.seconds} s "
+        f"({summary.requests:,} requests, {summary.retries:,} retries, {summary.token_requests} tokens)"
+    )
+    for table, count in summary.rows.items():
+        if "__" not in table:
+            typer.echo(f"  {table:<{width}}  {count:>9,}")
+    if len(summary.schema_changes) > 5:
+        typer.echo(f"  schema: {len(summary.schema_changes)} tables created or extended")
+    for change in summary.schema_changes if len(summary.schema_changes) <= 5 else []:
+        typer.echo(f"  schema: {change}")
+
+
+@app.command()
+def run(
+    destination: Destination = "duckdb",
+    resources: Resources = None,
+    organizations: Organizations = None,
+    full_refresh: Annotated[bool, typer.Option(help="Drop the loaded tables and state first, then load all.")] = False,
+) -> None:
+    """Load the Wirelane API into the warehouse: sessions incrementally, the rest in full."""
+    _load(destination, resources=_split(resources), organizations=_split(organizations), full_refresh=full_refresh)
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option(help="First day (ISO date or date-time), inclusive.")],
+    end: Annotated[str, typer.Option(help="Last boundary (ISO date or date-time), exclusive.")],
+    destination: Destination = "duckdb",
+    organizations: Organizations = None,
+) -> None:
+    """Reload the sessions that started in [start, end), without moving the incremental cursor."""
+    _load(destination, organizations=_split(organizations), backfill=(start, end))
+
+
 def main() -> None:
     app()
 
