@@ -85,8 +85,8 @@ def run(
     """Extract, normalize and load; raises WirelaneError with a one-line reason on failure."""
     started = time.monotonic()
     try:
-        source = build_source(resources, organizations, backfill)
         pipeline = make_pipeline(destination, dataset)
+        source = build_source(resources, organizations, backfill)
         options: dict[str, Any] = {"schema_contract": SCHEMA_CONTRACT}
         if destination == "duckdb":
             options["loader_file_format"] = "parquet"  # insert_values on DuckDB 2.0 is slow and huge
@@ -95,7 +95,13 @@ def run(
         info: LoadInfo = pipeline.run(source, **options)
         info.raise_on_failed_jobs()
     except PipelineStepFailed as failure:
+        if failure.step in ("extract", "normalize"):
+            # The data itself was refused (a frozen type changed, a bad page): the package would
+            # fail again on every run. Forget the local working folder; the next run restores the
+            # state of the last successful load from the destination and reads again from there.
+            pipeline.drop()
         raise _root_cause(failure) from None
+    _mark_deleted(pipeline, info, source)
     client = wirelane.last_client()
     trace = pipeline.last_trace
     rows = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
@@ -114,6 +120,35 @@ def run(
         token_requests=client.auth.fetched if client else 0,
         schema_changes=changes,
     )
+
+
+def _mark_deleted(pipeline: dlt.Pipeline, info: LoadInfo, source: Any) -> None:
+    """Rows of full-listing tables that this run's listing no longer had are marked deleted.
+
+    Every row a full listing returns is loaded anew by the merge and carries this load's id;
+    so after a successful load, rows of the run's organizations with an older load id are
+    the ones that disappeared from the API.
+    """
+    if not info.loads_ids:
+        return
+    load_id = info.loads_ids[-1]
+    orgs = wirelane.last_organizations()
+    selected = [name for name in wirelane.FULL_LISTING_TABLES if name in source.selected_resources]
+    if not selected or not orgs:
+        return
+    existing = set(pipeline.default_schema.tables)
+    with pipeline.sql_client() as client:
+        for table in selected:
+            if table not in existing:
+                continue
+            qualified = client.make_qualified_table_name(table)
+            placeholders = ", ".join(["%s"] * len(orgs))
+            client.execute_sql(
+                f"UPDATE {qualified} SET {wirelane.DELETED_AT} = CURRENT_TIMESTAMP "  # noqa: S608 (identifiers from our schema)
+                f"WHERE {wirelane.DELETED_AT} IS NULL AND _dlt_load_id <> %s AND organization_id IN ({placeholders})",
+                load_id,
+                *orgs,
+            )
 
 
 def _root_cause(failure: PipelineStepFailed) -> Exception:

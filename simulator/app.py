@@ -318,7 +318,8 @@ def _transform_payload(state: SimulatorState, operation: str, body: bytes) -> by
         if change.enabled and operation in SESSION_OPERATIONS and change.field_name in item:
             value = item[change.field_name]
             item[change.field_name] = {
-                "string": str(value),
+                "string": str(value),  # the same value, quoted
+                "text": f"{value} (legacy)",  # no longer parseable as the old type
                 "number": 0,
                 "object": {"value": value},
             }.get(change.to, value)
@@ -465,6 +466,25 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
         state.set_faults(config)
         return _json(state.fault_config.report())
 
+    async def post_remove(request: Request) -> Response:
+        """Removes members or stations from an organization, as offboarding does."""
+        try:
+            payload = orjson.loads(await request.body() or b"{}")
+            org = state.world.org_by_id(payload["organization"])
+            if org is None:
+                raise KeyError(payload["organization"])
+            accounts, stations = set(payload.get("members", [])), set(payload.get("stations", []))
+        except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+            message = f'Body must be {{"organization": ID, "members": [account ids], "stations": [ids]}} ({error})'
+            return _error(ApiError(400, "validation_error", message))
+        world = state.world
+        before = (len(org.member_indices), len(org.station_indices))
+        org.member_indices = [i for i in org.member_indices if world.members[i].account_id not in accounts]
+        org.station_indices = [i for i in org.station_indices if world.stations[i].id not in stations]
+        world.station_version += 1
+        removed = {"members": before[0] - len(org.member_indices), "stations": before[1] - len(org.station_indices)}
+        return _json(removed)
+
     async def post_revoke(request: Request) -> Response:
         state.tokens.revoke_all()
         return _json({"revoked": True})
@@ -478,6 +498,7 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
         Route("/_simulator/faults", get_faults, methods=["GET"]),
         Route("/_simulator/faults", post_faults, methods=["POST"]),
         Route("/_simulator/revoke-tokens", post_revoke, methods=["POST"]),
+        Route("/_simulator/remove", post_remove, methods=["POST"]),
         Route("/openapi.json", get_openapi, methods=["GET"]),
     ]
 

@@ -94,7 +94,7 @@ class TypeChange:
 
     enabled: bool = False
     field_name: str = "kwh"
-    to: str = "string"  # string | number | object
+    to: str = "string"  # string (quoted) | text (unparseable) | number | object
 
 
 @dataclass

@@ -39,6 +39,14 @@ SESSION_COLUMNS: dict[str, Any] = {
 }
 
 
+# Tables loaded from a full listing on every run: after a successful run, rows its listing no
+# longer contains get `_wl_deleted_at` (see pipelines/load.py); a row that comes back is loaded
+# anew without it.
+DELETED_AT = "_wl_deleted_at"
+SOFT_DELETE_COLUMNS: dict[str, Any] = {DELETED_AT: {"data_type": "timestamp", "timezone": True, "nullable": True}}
+FULL_LISTING_TABLES = ("members", "member_payment_methods", "member_subscriptions", "charging_stations")
+
+
 @configspec
 class WirelaneCredentials(CredentialsConfiguration):
     """`[sources.wirelane.credentials]` in secrets.toml, or SOURCES__WIRELANE__CREDENTIALS__*."""
@@ -113,11 +121,17 @@ def build_client(
 
 
 _CLIENTS: list[WirelaneClient] = []
+_ORGANIZATIONS: list[str] = []
 
 
 def last_client() -> WirelaneClient | None:
     """The client of the source built last in this process, for run statistics."""
     return _CLIENTS[-1] if _CLIENTS else None
+
+
+def last_organizations() -> list[str]:
+    """The organizations of the source built last in this process."""
+    return list(_ORGANIZATIONS)
 
 
 @dlt.source(name="wirelane", max_table_nesting=2, root_key=True)
@@ -142,6 +156,7 @@ def wirelane_source(
 ) -> list[DltResource]:
     """All Wirelane resources for the configured organizations (`[sources.wirelane]`)."""
     orgs = check_organizations(list(defaults.DEFAULT_ORGANIZATIONS) if organizations is None else organizations)
+    _ORGANIZATIONS[:] = orgs
     base, token = resolve_endpoints(environment, base_url, token_url)
     if page_size < 1 or page_size > 1_000_000:
         raise WirelaneConfigError("sources.wirelane.page_size must be between 1 and 1000000")
@@ -194,7 +209,9 @@ def _api_time(value: datetime) -> str:
 
 # -- members ---------------------------------------------------------------------------------
 def _members(client: WirelaneClient, orgs: list[str]) -> DltResource:
-    @dlt.resource(name="members", primary_key=("organization_id", "id"), write_disposition="merge")
+    @dlt.resource(
+        name="members", primary_key=("organization_id", "id"), write_disposition="merge", columns=SOFT_DELETE_COLUMNS
+    )
     def members() -> Iterator[list[Row]]:
         for org in orgs:
             for page in client.pages(f"{ORG.format(organizationId=org)}/members", template=f"{ORG}/members"):
@@ -210,6 +227,7 @@ def _member_details(client: WirelaneClient, members: DltResource) -> list[DltRes
             name=name,
             primary_key=("organization_id", "account_id"),
             write_disposition="merge",
+            columns=SOFT_DELETE_COLUMNS,
         )
         def details(page: list[Row]) -> Iterator[list[Row]]:
             def fetch(member: Row) -> Row | None:
@@ -397,7 +415,12 @@ def _session(client: WirelaneClient, orgs: list[str]) -> DltResource:
 
 # -- stations --------------------------------------------------------------------------------
 def _stations(client: WirelaneClient, orgs: list[str]) -> list[DltResource]:
-    @dlt.resource(name="charging_stations", primary_key=("organization_id", "id"), write_disposition="merge")
+    @dlt.resource(
+        name="charging_stations",
+        primary_key=("organization_id", "id"),
+        write_disposition="merge",
+        columns=SOFT_DELETE_COLUMNS,
+    )
     def charging_stations() -> Iterator[list[Row]]:
         """The detail of every station (it carries opening hours and the full connectors)."""
         for org in orgs:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pipelines import load
-from sources.wirelane.errors import WirelaneAuthError, WirelaneConfigError
+from sources.wirelane.errors import WirelaneAuthError, WirelaneConfigError, WirelaneError
 from tests.pipeline.conftest import Workspace
 
 JSON = dict[str, Any]
@@ -204,3 +204,60 @@ def test_configuration_errors_are_one_clear_line(workspace: Workspace, monkeypat
     assert not (workspace.root / "wirelane.duckdb").exists() or workspace.query(
         "select count(*) from information_schema.tables where table_schema = 'wirelane_raw' and table_name = 'members'"
     ) == [(0,)]
+
+
+def test_records_gone_from_the_api_are_marked_deleted(workspace: Workspace) -> None:
+    load.run("duckdb", resources=["members", "member_payment_methods", "charging_stations"])
+    org = workspace.api.organizations[0]
+    member = workspace.api.get(f"/organizations/id/{org}/members", {"page_size": 1}).json()[0]
+    station = workspace.api.get(f"/organizations/id/{org}/stations", {"page_size": 1}).json()[0]
+    account = member["account"]["account_id"]
+    removed = {"organization": org, "members": [account], "stations": [station["id"]]}
+    assert workspace.api.admin("POST", "remove", removed).json() == {"members": 1, "stations": 1}
+    load.run("duckdb", resources=["members", "member_payment_methods", "charging_stations"])
+    deleted_members = workspace.query("select account_id from wirelane_raw.members where _wl_deleted_at is not null")
+    assert deleted_members == [(account,)]
+    assert workspace.query(
+        "select count(*) from wirelane_raw.members where account_id = ? and email is not null".replace(
+            "?", f"'{account}'"
+        )
+    ) == [(1,)], "the row is kept"
+    deleted_stations = workspace.query(
+        "select organization_id, id from wirelane_raw.charging_stations where _wl_deleted_at is not null"
+    )
+    assert deleted_stations == [(org, station["id"])]
+    live = workspace.query("select count(*) from wirelane_raw.members where _wl_deleted_at is null")[0][0]
+    assert live == workspace.api.admin("GET", "stats").json()["totals"]["members"]
+
+
+def test_new_fields_evolve_the_schema_and_type_changes_fail_loudly(workspace: Workspace) -> None:
+    load.run("duckdb", resources=["sessions"])
+    workspace.api.admin("POST", "faults", {"schema_drift": {"field_name": "co2_g_per_kwh", "value": 312.5}})
+    workspace.api.admin("POST", "advance", {"minutes": 60})
+    drifted = load.run("duckdb", resources=["sessions"])
+    assert any(change.startswith("sessions:") and "co2_g_per_kwh" in change for change in drifted.schema_changes)
+    assert workspace.query("select count(*) from wirelane_raw.sessions where co2_g_per_kwh = 312.5")[0][0] > 0
+    before = workspace.query("select count(*), max(update_date) from wirelane_raw.sessions")
+    workspace.api.admin("POST", "faults", {"type_change": {"field_name": "meter_start", "to": "text"}})
+    workspace.api.admin("POST", "advance", {"minutes": 120})
+    with pytest.raises(WirelaneError, match="meter_start"):
+        load.run("duckdb", resources=["sessions"])
+    assert workspace.query("select count(*), max(update_date) from wirelane_raw.sessions") == before, (
+        "nothing half-loaded"
+    )
+    workspace.api.admin("POST", "faults", {"profile": "none"})
+    load.run("duckdb", resources=["sessions"])
+    assert_sessions_equal(workspace)
+
+
+def test_an_unreachable_api_is_one_clear_error(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simulator.server import free_port
+
+    port = free_port()
+    monkeypatch.setenv("SOURCES__WIRELANE__BASE_URL", f"http://127.0.0.1:{port}/apis/emc")
+    monkeypatch.setenv("SOURCES__WIRELANE__TOKEN_URL", f"http://127.0.0.1:{port}/token")
+    with pytest.raises(WirelaneAuthError, match=f"cannot get a token from http://127.0.0.1:{port}/token"):
+        load.run("duckdb", resources=["members"])
+    monkeypatch.setenv("SOURCES__WIRELANE__BASE_URL", "http://api.example.invalid/apis/emc")
+    with pytest.raises(WirelaneConfigError, match="must use https outside loopback"):
+        load.run("duckdb", resources=["members"])
