@@ -170,12 +170,15 @@ class WirelaneClient:
         page_size = self.settings.page_size
         for page in range(1, self.settings.max_pages + 1):
             query = {**(params or {}), "page": page, "page_size": page_size}
-            items = self.get_json(path, query, template=template)
+            items, response = self.get(path, query, template=template)
+            if response.status_code >= 400:
+                raise WirelaneApiError(_describe(response, template or path))
             if not isinstance(items, list):
                 raise WirelaneApiError(f"GET {template or path} returned {type(items).__name__}, expected a list")
             if items:
                 yield items
-            if len(items) < page_size:
+            total = response.headers.get("x-total-count", "")
+            if len(items) < page_size or (total.isdigit() and page * page_size >= int(total)):
                 return
         raise PaginationLimitError(
             f"GET {template or path} has more than {self.settings.max_pages} pages of {page_size}; "
