@@ -261,3 +261,19 @@ def test_an_unreachable_api_is_one_clear_error(workspace: Workspace, monkeypatch
     monkeypatch.setenv("SOURCES__WIRELANE__BASE_URL", "http://api.example.invalid/apis/emc")
     with pytest.raises(WirelaneConfigError, match="must use https outside loopback"):
         load.run("duckdb", resources=["members"])
+
+
+def test_long_open_sessions_are_refetched_one_by_one(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    load.run("duckdb", resources=["sessions"])
+    open_sessions = workspace.query(
+        "select count(*) from wirelane_raw.sessions s where status not in ('closed', 'canceled', 'error', 'error_consecutive_start') "
+        "and update_date < (select max(update_date) from wirelane_raw.sessions o where o.organization_id = s.organization_id)"
+    )[0][0]  # the newest of each organization sits on the cursor and is read by the scan itself
+    assert open_sessions > 0
+    # stuck sessions: open, and not touched by the scan (no lag window re-reads them)
+    monkeypatch.setenv("SOURCES__WIRELANE__OPEN_SESSION_REFRESH_H", "0")
+    monkeypatch.setenv("SOURCES__WIRELANE__SESSION_LAG_S", "0")
+    before = workspace.requests("findOrganizationChargingSession")
+    load.run("duckdb", resources=["sessions"])
+    assert workspace.requests("findOrganizationChargingSession") - before == open_sessions
+    assert_sessions_equal(workspace)
