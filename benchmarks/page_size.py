@@ -60,7 +60,7 @@ def main() -> None:
                     "RUNTIME__DLTHUB_TELEMETRY": "false",
                 }
                 started = time.perf_counter()
-                subprocess.run(  # noqa: S603
+                subprocess.run(
                     [sys.executable, "-m", "pipelines.cli", "run", "-r", "sessions"],
                     cwd=work,
                     env=env,
@@ -81,9 +81,8 @@ def main() -> None:
     table = "| page_size | full sessions load | rows/s |\n|---:|---:|---:|\n" + "".join(
         f"| {r['page_size']:,} | {r['seconds']} s | {r['rows_per_s']:,} |\n" for r in results
     )
-    (RESULTS / "page_size.md").write_text(
-        f"# Page size ({args.sessions:,} sessions into DuckDB)\n\n{table}\nCommand: `.venv/bin/python -m benchmarks.page_size`\n"
-    )
+    title = f"# Page size ({args.sessions:,} sessions into DuckDB)"
+    (RESULTS / "page_size.md").write_text(f"{title}\n\n{table}\nCommand: `.venv/bin/python -m benchmarks.page_size`\n")
     print(table)
 
 
