@@ -24,19 +24,47 @@ EXACT_KEYS = frozenset(
 
 
 def parse_timestamp(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
+    """`2017-10-15T16:44:40+0200` as an aware UTC datetime (fromisoformat reads basic offsets)."""
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _timestamp_keys() -> frozenset[str]:
+    """Every property the reference declares `format: date-time`."""
+    from simulator import spec
+
+    keys: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.get("properties", {}).items():
+                if isinstance(value, dict) and value.get("format") == "date-time":
+                    keys.add(key)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec.normalised_document()["components"]["schemas"])
+    return frozenset(keys)
+
+
+TIMESTAMP_KEYS = _timestamp_keys()
 
 
 def _shape(value: Any, key: str | None) -> Any:
-    if isinstance(value, str):
-        return parse_timestamp(value) if API_TIMESTAMP.match(value) else value
-    if isinstance(value, bool):
+    kind = type(value)
+    if kind is str:
+        if key in TIMESTAMP_KEYS and API_TIMESTAMP.match(value):
+            return parse_timestamp(value)
         return value
-    if isinstance(value, float | int) and key in EXACT_KEYS:
-        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    if isinstance(value, dict):
+    if kind is float:
+        return Decimal(repr(value)) if key in EXACT_KEYS else value
+    if kind is int:
+        return Decimal(value) if key in EXACT_KEYS else value
+    if kind is dict:
         return {k: _shape(v, k) for k, v in value.items()}
-    if isinstance(value, list):
+    if kind is list:
         return [_shape(v, key) for v in value]
     return value
 
