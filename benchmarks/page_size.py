@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.simulator_process import simulator_process
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -26,54 +28,30 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--page-sizes", type=int, nargs="+", default=[100, 500, 1000, 5000, 10000])
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        ready = Path(tmp) / "ready.json"
-        simulator = subprocess.Popen(  # noqa: S603 (our own CLI)
-            [
-                sys.executable,
-                "-m",
-                "pipelines.cli",
-                "simulate",
-                "--port",
-                "0",
-                "--ready-file",
-                str(ready),
-                "--sessions",
-                str(args.sessions),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            while not ready.exists():
-                time.sleep(0.1)
-            info = json.loads(ready.read_text())
-            results = []
-            for page_size in args.page_sizes:
-                work = Path(tmp) / f"run-{page_size}"
-                work.mkdir()
-                env = {
-                    **os.environ,
-                    "SOURCES__WIRELANE__BASE_URL": info["base_url"],
-                    "SOURCES__WIRELANE__TOKEN_URL": info["token_url"],
-                    "SOURCES__WIRELANE__PAGE_SIZE": str(page_size),
-                    "DLT_DATA_DIR": str(work / "dlt"),
-                    "RUNTIME__DLTHUB_TELEMETRY": "false",
-                }
-                started = time.perf_counter()
-                subprocess.run(
-                    [sys.executable, "-m", "pipelines.cli", "run", "-r", "sessions"],
-                    cwd=work,
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                )
-                seconds = time.perf_counter() - started
-                results.append(
-                    {"page_size": page_size, "seconds": round(seconds, 2), "rows_per_s": round(args.sessions / seconds)}
-                )
-                print(results[-1], flush=True)
-        finally:
-            simulator.terminate()
+    results = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        simulator_process(Path(tmp), "--sessions", str(args.sessions)) as (_, info),
+    ):
+        for page_size in args.page_sizes:
+            work = Path(tmp) / f"run-{page_size}"
+            work.mkdir()
+            env = {
+                **os.environ,
+                "SOURCES__WIRELANE__BASE_URL": info["base_url"],
+                "SOURCES__WIRELANE__TOKEN_URL": info["token_url"],
+                "SOURCES__WIRELANE__PAGE_SIZE": str(page_size),
+                "DLT_DATA_DIR": str(work / "dlt"),
+                "RUNTIME__DLTHUB_TELEMETRY": "false",
+            }
+            started = time.perf_counter()
+            command = [sys.executable, "-m", "pipelines.cli", "run", "-r", "sessions"]
+            subprocess.run(command, cwd=work, env=env, check=True, capture_output=True)  # noqa: S603
+            seconds = time.perf_counter() - started
+            results.append(
+                {"page_size": page_size, "seconds": round(seconds, 2), "rows_per_s": round(args.sessions / seconds)}
+            )
+            print(results[-1], flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "page_size.json").write_text(
         json.dumps({"sessions": args.sessions, "results": results}, indent=2) + "\n"

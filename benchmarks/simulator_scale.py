@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +20,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from benchmarks.simulator_process import simulator_process
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -65,29 +65,9 @@ def _page_all(client: httpx.Client, info: dict[str, Any], token: str, page_size:
 
 def measure(sessions: int, page_size: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        ready = Path(tmp) / "ready.json"
         started = time.perf_counter()
-        process = subprocess.Popen(  # noqa: S603 (our own CLI, fixed arguments)
-            [
-                sys.executable,
-                "-m",
-                "pipelines.cli",
-                "simulate",
-                "--port",
-                "0",
-                "--ready-file",
-                str(ready),
-                *_scaled(sessions),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            while not ready.exists():
-                if process.poll() is not None:
-                    raise RuntimeError("simulator exited")
-                time.sleep(0.05)
+        with simulator_process(Path(tmp), *_scaled(sessions)) as (process, info):
             ready_s = time.perf_counter() - started
-            info = json.loads(ready.read_text())
             rss_ready = _proc_kib(process.pid, "VmRSS")
             with httpx.Client(timeout=300) as client:
                 form = {k: info[k] for k in ("client_id", "client_secret", "username", "password")}
@@ -108,9 +88,6 @@ def measure(sessions: int, page_size: int) -> dict[str, Any]:
                 "warm_s": round(warm_s, 2),
                 "warm_rows_per_s": round(rows / warm_s),
             }
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def main() -> None:

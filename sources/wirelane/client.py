@@ -19,6 +19,7 @@ import httpx
 import orjson
 import tenacity
 
+from sources.wirelane import settings as defaults
 from sources.wirelane.auth import WirelaneAuth
 from sources.wirelane.errors import PaginationLimitError, WirelaneApiError
 from sources.wirelane.ratelimit import TokenBucket
@@ -54,13 +55,13 @@ class ClientStats:
 @dataclass(frozen=True)
 class ClientSettings:
     base_url: str
-    timeout_s: float = 60.0
-    max_attempts: int = 8
-    max_backoff_s: float = 60.0
-    requests_per_second: float = 50.0
-    concurrency: int = 8
-    page_size: int = 1000
-    max_pages: int = 100_000
+    timeout_s: float = defaults.DEFAULT_TIMEOUT_S
+    max_attempts: int = defaults.DEFAULT_MAX_ATTEMPTS
+    max_backoff_s: float = defaults.DEFAULT_MAX_BACKOFF_S
+    requests_per_second: float = defaults.DEFAULT_REQUESTS_PER_SECOND
+    concurrency: int = defaults.DEFAULT_CONCURRENCY
+    page_size: int = defaults.DEFAULT_PAGE_SIZE
+    max_pages: int = defaults.DEFAULT_MAX_PAGES
 
 
 def _retry_after(response: httpx.Response) -> float | None:
