@@ -161,4 +161,7 @@ def _root_cause(failure: PipelineStepFailed) -> Exception:
     step = getattr(failure, "step", "run")
     inner = getattr(failure, "exception", failure)
     message = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
-    return WirelaneError(f"the {step} step failed: {type(inner).__name__}: {message}")
+    hint = ""
+    if step in ("sync", "load") and "connect" in message.lower():
+        hint = "; check that the destination is up and its credentials (DESTINATION__...__CREDENTIALS)"
+    return WirelaneError(f"the {step} step failed: {type(inner).__name__}: {message}{hint}")

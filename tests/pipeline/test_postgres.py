@@ -65,3 +65,15 @@ def test_full_and_incremental_load_on_postgres(pg_workspace: Workspace, postgres
     )
     assert types["update_date"] == "timestamp with time zone"
     assert types["total_price__net_amount"] == "numeric"
+
+
+def test_an_unreachable_destination_is_one_clear_error(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simulator.server import free_port
+    from sources.wirelane.errors import WirelaneError
+
+    monkeypatch.setenv(
+        "DESTINATION__POSTGRES__CREDENTIALS", f"postgresql://loader:secret@127.0.0.1:{free_port()}/warehouse"
+    )
+    with pytest.raises(WirelaneError, match="check that the destination is up") as failure:
+        load.run("postgres", resources=["members"])
+    assert "\n" not in str(failure.value) and "secret" not in str(failure.value)
