@@ -193,6 +193,23 @@ def backfill(
     _load(destination, organizations=_split(organizations), backfill=(start, end))
 
 
+@app.command()
+def transform(destination: Destination = "duckdb") -> None:
+    """Run `dbt build` (models and tests) on the warehouse the pipeline loads."""
+    from pipelines.transform import run_dbt
+    from sources.wirelane.errors import WirelaneConfigError, WirelaneError
+
+    if destination not in ("duckdb", "postgres"):
+        raise fail(f"--destination {destination!r} is unknown; use duckdb or postgres")
+    try:
+        summary = run_dbt(destination)  # type: ignore[arg-type]
+    except WirelaneConfigError as error:
+        raise fail(str(error), 2) from None
+    except WirelaneError as error:
+        raise fail(str(error), 1) from None
+    typer.echo("dbt build: " + ", ".join(f"{count} {status}" for status, count in sorted(summary.results.items())))
+
+
 def main() -> None:
     app()
 

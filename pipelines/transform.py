@@ -1,0 +1,81 @@
+"""`dbt build` against the warehouse the pipeline loads, configured from the pipeline's settings.
+
+dbt reads `dbt_project/profiles.yml`, whose targets take the destination from environment
+variables set here from the dlt configuration (the DuckDB file, or the Postgres DSN), so the
+warehouse is configured in one place. dlt and dbt run one after the other, never at once:
+DuckDB allows a single writer per file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dlt
+from dlt.common.configuration.specs import ConnectionStringCredentials
+
+from pipelines.load import DEFAULT_DUCKDB_FILE, Destination
+from sources.wirelane.errors import WirelaneConfigError, WirelaneError
+
+PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+
+
+@dataclass
+class TransformSummary:
+    success: bool
+    results: dict[str, int]  # status -> count of nodes
+
+
+def _destination_env(destination: Destination) -> dict[str, str]:
+    if destination == "duckdb":
+        path = dlt.config.get("destination.duckdb.credentials", str) or DEFAULT_DUCKDB_FILE
+        return {"WIRELANE_DUCKDB_PATH": str(Path(path).resolve())}
+    dsn = dlt.secrets.get("destination.postgres.credentials", str)
+    if not dsn:
+        raise WirelaneConfigError(
+            "set DESTINATION__POSTGRES__CREDENTIALS (a postgresql:// DSN) to transform on Postgres"
+        )
+    credentials = ConnectionStringCredentials(dsn)
+    return {
+        "WIRELANE_PG_HOST": str(credentials.host or "127.0.0.1"),
+        "WIRELANE_PG_PORT": str(credentials.port or 5432),
+        "WIRELANE_PG_USER": str(credentials.username or ""),
+        "WIRELANE_PG_PASSWORD": str(credentials.password or ""),
+        "WIRELANE_PG_DATABASE": str(credentials.database or ""),
+    }
+
+
+def run_dbt(destination: Destination = "duckdb", command: Sequence[str] = ("build",)) -> TransformSummary:
+    """Runs a dbt command in its own process (dbt keeps DuckDB connections open in-process);
+    raises WirelaneError naming the failing nodes."""
+    env = {**os.environ, **_destination_env(destination), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    target_path = PROJECT_DIR / "target"
+    arguments = [
+        str(Path(sys.executable).with_name("dbt")), *command,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR),
+        "--target", destination,
+        "--target-path", str(target_path),
+    ]  # fmt: skip
+    (target_path / "run_results.json").unlink(missing_ok=True)  # never read a previous run's results
+    process = subprocess.run(arguments, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    statuses: dict[str, int] = {}
+    failures = []
+    results_file = target_path / "run_results.json"
+    if results_file.exists():
+        for node in json.loads(results_file.read_text()).get("results", []):
+            status = str(node.get("status"))
+            statuses[status] = statuses.get(status, 0) + 1
+            if status in ("error", "fail"):
+                message = str(node.get("message") or status).splitlines()[0]
+                failures.append(f"{node.get('unique_id', '?').split('.')[-1]}: {message}")
+    if process.returncode != 0:
+        tail = [line for line in process.stdout.splitlines() if line.strip()][-1:] or ["see dbt's log"]
+        reason = "; ".join(failures[:5]) or tail[0]
+        raise WirelaneError(f"dbt {' '.join(command)} failed on {destination}: {reason}")
+    return TransformSummary(success=True, results=statuses)

@@ -1,0 +1,87 @@
+"""dbt on the loaded warehouse: the marts equal totals computed straight from the API's answers,
+on DuckDB and on Postgres alike."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import psycopg2
+import pytest
+
+from pipelines import load
+from pipelines.transform import run_dbt
+from tests.pipeline.conftest import Workspace
+from tests.pipeline.test_load import api_sessions
+from tests.postgres_server import PostgresServer
+
+MONTHLY = (
+    "select cast(month as text), organization_id, currency, billable_sessions, energy_kwh, revenue_net, revenue_vat, revenue_gross "
+    "from marts.mart_revenue_monthly order by 1, 2, 3"
+)
+
+
+def expected_monthly(ws: Workspace) -> list[tuple[Any, ...]]:
+    """Sum of every closed session's price by the month of its local end date, from the raw API."""
+    totals: dict[tuple[str, str, str], list[Any]] = defaultdict(
+        lambda: [0, Decimal(0), Decimal(0), Decimal(0), Decimal(0)]
+    )
+    stations_of: dict[str, str] = {}
+    for session in api_sessions(ws).values():
+        if session["status"] != "closed" or "totalPrice" not in session:
+            continue
+        price = session["totalPrice"]
+        org = session["location"]["owner"]
+        stations_of[org] = org
+        # the API writes local (Europe/Berlin = Europe/Paris) time: its month is the local month
+        key = (session["session_end"][:7] + "-01", _organization(ws, session), price["currency"])
+        row = totals[key]
+        row[0] += 1
+        row[1] += Decimal(repr(session["kwh"]))
+        row[2] += Decimal(repr(price["netAmount"]))
+        row[3] += Decimal(repr(price["taxAmount"]))
+        row[4] += Decimal(repr(price["grossAmount"]))
+    return [(*key, *values) for key, values in sorted(totals.items())]
+
+
+def _organization(ws: Workspace, session: dict[str, Any]) -> str:
+    tenants = {org.tenant: org.id for org in ws.simulator.world.organizations}
+    return tenants[session["location"]["owner"]]
+
+
+def test_marts_on_duckdb_equal_the_api(workspace: Workspace) -> None:
+    load.run("duckdb")
+    summary = run_dbt("duckdb")
+    assert summary.results.get("error", 0) == 0 and summary.results.get("fail", 0) == 0
+    assert summary.results["success"] >= 5
+    assert workspace.query(MONTHLY) == expected_monthly(workspace)
+    sessions = workspace.query("select count(*), count(distinct session_id) from marts.fct_charging_sessions")
+    assert sessions == [(len(api_sessions(workspace)),) * 2]
+    assert workspace.query("select count(*) from marts.fct_charging_sessions where dq_power_above_rating") == [(0,)]
+
+
+def test_marts_on_postgres_equal_duckdb(
+    workspace: Workspace, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load.run("duckdb")
+    run_dbt("duckdb")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres.dsn)
+    with psycopg2.connect(postgres.dsn) as con, con.cursor() as cur:
+        cur.execute(
+            "drop schema if exists wirelane_raw cascade; drop schema if exists marts cascade; drop schema if exists staging cascade"
+        )
+    load.run("postgres")
+    run_dbt("postgres")
+    with psycopg2.connect(postgres.dsn) as con, con.cursor() as cur:
+        cur.execute(MONTHLY)
+        on_postgres = cur.fetchall()
+        cur.execute(
+            "select session_id, cast(local_end_date as text), price_incl_vat, energy_kwh from marts.fct_charging_sessions order by 1"
+        )
+        facts_pg = cur.fetchall()
+    assert on_postgres == workspace.query(MONTHLY)
+    facts_duck = workspace.query(
+        "select session_id, cast(local_end_date as text), price_incl_vat, energy_kwh from marts.fct_charging_sessions order by 1"
+    )
+    assert facts_pg == facts_duck
