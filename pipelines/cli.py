@@ -177,9 +177,15 @@ def run(
     resources: Resources = None,
     organizations: Organizations = None,
     full_refresh: Annotated[bool, typer.Option(help="Drop the loaded tables and state first, then load all.")] = False,
+    no_transform: Annotated[
+        bool, typer.Option("--no-transform", help="Load only; skip `dbt build` afterwards.")
+    ] = False,
 ) -> None:
-    """Load the Wirelane API into the warehouse: sessions incrementally, the rest in full."""
+    """Load the Wirelane API into the warehouse (sessions incrementally, the rest in full),
+    then build the dbt marts unless --no-transform."""
     _load(destination, resources=_split(resources), organizations=_split(organizations), full_refresh=full_refresh)
+    if not no_transform:
+        transform(destination)
 
 
 @app.command()

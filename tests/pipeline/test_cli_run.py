@@ -18,13 +18,14 @@ def run_cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_run_loads_and_summarises(workspace: Workspace) -> None:
-    result = run_cli(workspace, "run", "--resources", "sessions,members")
+    result = run_cli(workspace, "run", "--resources", "sessions,members,charging_stations")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("loaded ")
     assert "sessions" in result.stdout and "members" in result.stdout
-    assert (workspace.root / "wirelane.duckdb").exists()
-    again = run_cli(workspace, "run", "-r", "sessions")
-    assert again.returncode == 0 and "loaded 0 rows" in again.stdout
+    assert "dbt build:" in result.stdout and "error" not in result.stdout.split("dbt build:")[1]
+    assert workspace.query("select count(*) from marts.fct_charging_sessions")[0][0] > 0
+    again = run_cli(workspace, "run", "-r", "sessions", "--no-transform")
+    assert again.returncode == 0 and "loaded 0 rows" in again.stdout and "dbt build" not in again.stdout
 
 
 def test_backfill_and_bad_input(workspace: Workspace) -> None:
