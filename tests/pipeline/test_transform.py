@@ -59,6 +59,13 @@ def test_marts_on_duckdb_equal_the_api(workspace: Workspace) -> None:
     sessions = workspace.query("select count(*), count(distinct session_id) from marts.fct_charging_sessions")
     assert sessions == [(len(api_sessions(workspace)),) * 2]
     assert workspace.query("select count(*) from marts.fct_charging_sessions where dq_power_above_rating") == [(0,)]
+    # every billed price is what its price model gives (the simulator bills by the documented
+    # rules and its late corrections reprice too, so nothing may differ)
+    statuses = dict(
+        workspace.query("select recon_status, count(*) from marts.fct_session_price_reconciliation group by 1")
+    )
+    closed_priced = sum(1 for s in api_sessions(workspace).values() if s["status"] == "closed" and "totalPrice" in s)
+    assert statuses == {"exact": closed_priced}
 
 
 def test_marts_on_postgres_equal_duckdb(
@@ -80,8 +87,16 @@ def test_marts_on_postgres_equal_duckdb(
             "select session_id, cast(local_end_date as text), price_incl_vat, energy_kwh from marts.fct_charging_sessions order by 1"
         )
         facts_pg = cur.fetchall()
+        cur.execute(
+            "select session_id, recomputed_excl_vat, recomputed_vat, recon_status from marts.fct_session_price_reconciliation order by 1"
+        )
+        recon_pg = cur.fetchall()
     assert on_postgres == workspace.query(MONTHLY)
     facts_duck = workspace.query(
         "select session_id, cast(local_end_date as text), price_incl_vat, energy_kwh from marts.fct_charging_sessions order by 1"
     )
     assert facts_pg == facts_duck
+    recon_duck = workspace.query(
+        "select session_id, recomputed_excl_vat, recomputed_vat, recon_status from marts.fct_session_price_reconciliation order by 1"
+    )
+    assert recon_pg == recon_duck and {row[3] for row in recon_pg} == {"exact"}
