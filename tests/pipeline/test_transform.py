@@ -100,3 +100,19 @@ def test_marts_on_postgres_equal_duckdb(
         "select session_id, recomputed_excl_vat, recomputed_vat, recon_status from marts.fct_session_price_reconciliation order by 1"
     )
     assert recon_pg == recon_duck and {row[3] for row in recon_pg} == {"exact"}
+
+
+FACTS = "select * from marts.fct_charging_sessions order by session_id"
+REVENUE = "select * from marts.mart_revenue_daily order by 1, 2, 3, 4, 5, 6, 7, 8"
+
+
+def test_incremental_rebuild_equals_a_full_refresh(workspace: Workspace) -> None:
+    load.run("duckdb")
+    run_dbt("duckdb")
+    workspace.api.admin("POST", "advance", {"minutes": 36 * 60})
+    load.run("duckdb")
+    run_dbt("duckdb")
+    incremental = workspace.query(FACTS), workspace.query(REVENUE)
+    assert len(incremental[0]) == len(api_sessions(workspace))
+    run_dbt("duckdb", ("build", "--full-refresh"))
+    assert (workspace.query(FACTS), workspace.query(REVENUE)) == incremental

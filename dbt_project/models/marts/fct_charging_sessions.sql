@@ -1,3 +1,12 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='session_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns'
+    )
+}}
+
 with
 
 sessions as (
@@ -46,6 +55,7 @@ enriched as (
         sessions.vat_amount,
         sessions.price_incl_vat,
         sessions.currency,
+        sessions.updated_at,
         sessions.energy_kwh < 0 as dq_negative_energy,
         sessions.ended_at < sessions.started_at as dq_end_before_start,
         connectors.power_kw is not null
@@ -55,6 +65,12 @@ enriched as (
 
     from sessions
     left join connectors on sessions.evse_id = connectors.evse_id
+    {% if is_incremental() %}
+    -- sessions changed since the last build, plus a lookback for late commits
+    where sessions.updated_at >= (
+        select max(built.updated_at) from {{ this }} as built
+    ) - interval '{{ var("session_lookback_hours") }} hours'
+    {% endif %}
 
 )
 
