@@ -72,7 +72,8 @@ def run_dbt(destination: Destination = "duckdb", command: Sequence[str] = ("buil
             status = str(node.get("status"))
             statuses[status] = statuses.get(status, 0) + 1
             if status in ("error", "fail"):
-                message = str(node.get("message") or status).splitlines()[0]
+                lines = [line.strip() for line in str(node.get("message") or status).splitlines() if line.strip()]
+                message = lines[0] if lines else status
                 failures.append(f"{node.get('unique_id', '?').split('.')[-1]}: {message}")
     if process.returncode != 0:
         tail = [line for line in process.stdout.splitlines() if line.strip()][-1:] or ["see dbt's log"]
