@@ -145,7 +145,8 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _load(destination: str, **kwargs: object) -> None:
+def _load(destination: str, **kwargs: object) -> set[str]:
+    """Runs the load and prints its summary; returns the data tables the warehouse has."""
     from pipelines import load
     from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 
@@ -169,6 +170,7 @@ def _load(destination: str, **kwargs: object) -> None:
         typer.echo(f"  schema: {len(summary.schema_changes)} tables created or extended")
     for change in summary.schema_changes if len(summary.schema_changes) <= 5 else []:
         typer.echo(f"  schema: {change}")
+    return summary.tables
 
 
 @app.command()
@@ -183,9 +185,20 @@ def run(
 ) -> None:
     """Load the Wirelane API into the warehouse (sessions incrementally, the rest in full),
     then build the dbt marts unless --no-transform."""
-    _load(destination, resources=_split(resources), organizations=_split(organizations), full_refresh=full_refresh)
-    if not no_transform:
-        transform(destination)
+    tables = _load(
+        destination, resources=_split(resources), organizations=_split(organizations), full_refresh=full_refresh
+    )
+    if no_transform:
+        return
+    from pipelines.transform import REQUIRED_TABLES
+
+    missing = sorted(REQUIRED_TABLES - tables)
+    if missing:
+        typer.echo(
+            f"marts not built: no {', '.join(missing)} loaded yet; run once without --resources to load everything"
+        )
+        return
+    transform(destination)
 
 
 @app.command()

@@ -38,6 +38,7 @@ class RunSummary:
     retries: int
     token_requests: int
     schema_changes: list[str] = field(default_factory=list)
+    tables: set[str] = field(default_factory=set)  # every data table the warehouse now has
 
 
 def make_pipeline(destination: Destination, dataset: str = DEFAULT_DATASET) -> dlt.Pipeline:
@@ -119,6 +120,7 @@ def run(
         retries=client.stats.retries if client else 0,
         token_requests=client.auth.fetched if client else 0,
         schema_changes=changes,
+        tables=set(pipeline.default_schema.data_table_names()),
     )
 
 
