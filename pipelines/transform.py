@@ -26,7 +26,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 # the raw tables the marts read (dbt_project/models/staging/_wirelane__sources.yml)
 REQUIRED_TABLES = frozenset(
     {
-        "sessions", "charging_stations", "charging_stations__connectors", "members", "price_models",
+        "sessions", "charging_stations", "charging_stations__connectors", "members", "tariffs", "tariffs__name",
+        "price_models",
         "price_models__elements", "price_models__elements__price_components", "price_models__elements__restrictions",
     }
 )  # fmt: skip
