@@ -51,8 +51,18 @@ flattened as (
         components.type as dimension,
         cast(round(components.price * 10000) as bigint) as price_ticks,
         coalesce(components.step_size, 1) as step_size,
-        restrictions.start_time,
-        restrictions.end_time,
+        -- local time-of-day window in minutes; an end of 00:00 means the end of the day
+        case
+            when restrictions.start_time is not null or restrictions.end_time is not null
+                then coalesce(
+                    cast(substr(restrictions.start_time, 1, 2) as integer) * 60
+                    + cast(substr(restrictions.start_time, 4, 2) as integer),
+                    0
+                )
+        end as start_minute,
+        coalesce(nullif(
+            cast(substr(restrictions.end_time, 1, 2) as integer) * 60 + cast(substr(restrictions.end_time, 4, 2) as integer), 0
+        ), 1440) as end_minute,
         restrictions.day_of_week,
         restrictions.min_duration,
         restrictions.max_duration

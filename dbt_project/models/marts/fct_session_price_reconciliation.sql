@@ -72,20 +72,12 @@ matching as (
     inner join components on components.price_id = inputs.price_model_id
     where not components.free
         and (
-            (components.start_time is null and components.end_time is null)
+            components.start_minute is null
             or case
-                when (cast(substr(coalesce(components.start_time, '00:00'), 1, 2) as integer) * 60
-                      + cast(substr(coalesce(components.start_time, '00:00'), 4, 2) as integer))
-                     < coalesce(nullif(cast(substr(coalesce(components.end_time, '00:00'), 1, 2) as integer) * 60
-                      + cast(substr(coalesce(components.end_time, '00:00'), 4, 2) as integer), 0), 1440)
-                then inputs.local_minute >= cast(substr(coalesce(components.start_time, '00:00'), 1, 2) as integer) * 60
-                         + cast(substr(coalesce(components.start_time, '00:00'), 4, 2) as integer)
-                     and inputs.local_minute < coalesce(nullif(cast(substr(coalesce(components.end_time, '00:00'), 1, 2) as integer) * 60
-                         + cast(substr(coalesce(components.end_time, '00:00'), 4, 2) as integer), 0), 1440)
-                else inputs.local_minute >= cast(substr(coalesce(components.start_time, '00:00'), 1, 2) as integer) * 60
-                         + cast(substr(coalesce(components.start_time, '00:00'), 4, 2) as integer)
-                     or inputs.local_minute < coalesce(nullif(cast(substr(coalesce(components.end_time, '00:00'), 1, 2) as integer) * 60
-                         + cast(substr(coalesce(components.end_time, '00:00'), 4, 2) as integer), 0), 1440)
+                when components.start_minute < components.end_minute
+                    then inputs.local_minute >= components.start_minute and inputs.local_minute < components.end_minute
+                -- a window across midnight, e.g. 22:00-06:00
+                else inputs.local_minute >= components.start_minute or inputs.local_minute < components.end_minute
             end
         )
         and (components.day_of_week is null or {{ json_list_contains('components.day_of_week', 'inputs.local_weekday') }})
