@@ -133,13 +133,34 @@ PROFILES: dict[str, JSON] = {
 }
 
 _SECTIONS = {f.name: f for f in fields(FaultConfig)}
+_KINDS: dict[type, tuple[str, tuple[type, ...]]] = {
+    bool: ("a boolean", (bool,)),
+    int: ("an integer", (int,)),
+    float: ("a number", (int, float)),
+    str: ("a string", (str,)),
+}
+
+
+def _check(fault: str, option: str, default: Any, value: Any) -> None:
+    """A setting takes its default's JSON type (`limit` also null): a wrong type accepted here
+    would make every later API request fail with a 500 instead of the configured fault."""
+    if option == "value" or (option == "limit" and value is None):
+        return
+    name, kinds = _KINDS[int if option == "limit" else type(default)]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ValueError(f"fault {fault!r} setting {option!r} must be {name}, not {value!r}")
+    if option == "paths" and isinstance(value, str):
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"fault {fault!r} setting 'paths' is not a regular expression: {error}") from None
 
 
 def parse(settings: JSON) -> FaultConfig:
     """A FaultConfig from `{"profile": name}` or explicit sections; ValueError if unknown."""
     if "profile" in settings:
         name = settings["profile"]
-        if name not in PROFILES:
+        if not isinstance(name, str) or name not in PROFILES:
             raise ValueError(f"unknown fault profile {name!r}; known: {', '.join(PROFILES)}")
         extra = {k: v for k, v in settings.items() if k != "profile"}
         return parse({**PROFILES[name], **extra})
@@ -148,7 +169,7 @@ def parse(settings: JSON) -> FaultConfig:
         if key not in _SECTIONS:
             raise ValueError(f"unknown fault {key!r}; known: {', '.join(_SECTIONS)}")
         if key == "token_lifetime_s":
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError("token_lifetime_s must be a positive integer")
             config.token_lifetime_s = value
             continue
@@ -159,6 +180,7 @@ def parse(settings: JSON) -> FaultConfig:
         for option, option_value in value.items():
             if option not in known:
                 raise ValueError(f"fault {key!r} has no setting {option!r}; known: {', '.join(sorted(known))}")
+            _check(key, option, getattr(section, option), option_value)
             setattr(section, option, option_value)
         if isinstance(section, (SchemaDrift, TypeChange)) and "enabled" not in value:
             section.enabled = True
