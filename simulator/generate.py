@@ -19,7 +19,7 @@ import numpy.typing as npt
 import orjson
 from faker import Faker
 
-from simulator import pricing, spec, timefmt
+from simulator import pricing, timefmt
 from simulator.reference_data import (
     CASE_STATUSES,
     CASE_TITLES,
@@ -35,7 +35,6 @@ from simulator.reference_data import (
 from simulator.sessions import (
     ERROR,
     IDENT,
-    IDENTIFICATION_TYPES,
     NONE,
     PRICE_COLUMNS,
     ROAMING,
@@ -1231,13 +1230,3 @@ def refresh_connector_status(world: World) -> None:
                 status = "FREE"
             if status != c.status:
                 c.status, c.status_update = status, min(max(since, c.status_update), world.now)
-
-
-__all__ = [
-    "IDENTIFICATION_TYPES",
-    "apply_prices",
-    "build_world",
-    "generate_rows",
-    "refresh_connector_status",
-    "spec",
-]

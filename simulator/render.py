@@ -223,7 +223,3 @@ def session_list(world: World, indices: list[int]) -> bytes:
 
 def session(world: World, index: int) -> bytes:
     return session_list(world, [index])[1:-1]
-
-
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
