@@ -701,7 +701,10 @@ class _Builder:
                     )
                 # a price change during the simulated year for some tariffs
                 if ttype != "direct_charging_cpo" and rng.random() < 0.4:
-                    change_at = self.start + int(rng.integers(60, max(61, self.sizes.days - 30))) * 86400
+                    # always before the clock: a change after it would already show as retired
+                    first = min(60, self.sizes.days // 2)
+                    last = max(first + 1, self.sizes.days - 30 if self.sizes.days > 90 else self.sizes.days)
+                    change_at = self.start + int(rng.integers(first, last)) * 86400
                     for pm_index in list(tariff.price_model_indices):
                         old = self.price_models[pm_index]
                         old_energy = old.document["elements"][-1]["price_components"][0]["price"]

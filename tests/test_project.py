@@ -38,3 +38,18 @@ def test_vendored_openapi_document_is_the_reference() -> None:
 def test_no_secrets_file_is_tracked() -> None:
     ignored = (ROOT / ".gitignore").read_text()
     assert ".dlt/secrets.toml" in ignored
+
+
+def test_every_dbt_model_has_its_yaml_and_every_mart_a_contract() -> None:
+    import yaml
+
+    models = ROOT / "dbt_project" / "models"
+    for sql in models.rglob("*.sql"):
+        doc = sql.with_suffix(".yml")
+        assert doc.exists(), f"{sql.relative_to(ROOT)} has no YAML beside it"
+        entries = yaml.safe_load(doc.read_text())["models"]
+        (entry,) = [m for m in entries if m["name"] == sql.stem]
+        assert entry.get("description"), f"{sql.stem} is not described"
+        if sql.parent.name == "marts":
+            assert entry["config"]["contract"]["enforced"] is True, f"{sql.stem} publishes no contract"
+            assert all(column.get("data_type") for column in entry["columns"]), sql.stem

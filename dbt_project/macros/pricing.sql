@@ -34,3 +34,21 @@
 {% macro duckdb__json_list_contains(column, value) -%}
     json_contains({{ column }}, to_json({{ value }}))
 {%- endmacro %}
+
+{#- numerator / denominator rounded half-up to a whole number, for integer SQL expressions
+    (numerator >= 0, denominator > 0); `round_half_up_div` takes a constant denominator. -#}
+{% macro round_half_up_ratio(numerator, denominator) -%}
+    {{ int_div('2 * (' ~ numerator ~ ') + (' ~ denominator ~ ')', '2 * (' ~ denominator ~ ')') }}
+{%- endmacro %}
+
+{#- A non-negative ratio rounded half-up to `scale` decimals, identical on DuckDB and Postgres:
+    DuckDB divides decimals in floating point, so a value on a rounding boundary (16.885) could
+    round differently. Both sides are exact decimals of at most `input_scale` decimals; empty
+    when the denominator is not positive. -#}
+{% macro exact_ratio(numerator, denominator, scale, input_scale=0) -%}
+    {%- set n = 'cast(round((' ~ numerator ~ ') * ' ~ (10 ** input_scale) ~ ') as bigint)' -%}
+    {%- set d = 'cast(round((' ~ denominator ~ ') * ' ~ (10 ** input_scale) ~ ') as bigint)' -%}
+    case when ({{ denominator }}) > 0 then
+        cast({{ round_half_up_ratio(n ~ ' * ' ~ (10 ** scale), d) }} as numeric(38, {{ scale }})) / {{ 10 ** scale }}
+    end
+{%- endmacro %}

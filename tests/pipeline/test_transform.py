@@ -3,16 +3,19 @@ on DuckDB and on Postgres alike."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import duckdb
 import psycopg2
 import pytest
 
 from pipelines import load
-from pipelines.transform import run_dbt
+from pipelines.transform import PROJECT_DIR, run_dbt
+from sources.wirelane.errors import WirelaneError
 from tests.pipeline.conftest import Workspace
 from tests.pipeline.test_load import api_sessions
 from tests.postgres_server import PostgresServer
@@ -100,6 +103,7 @@ def comparable(row: tuple[Any, ...]) -> str:
 MARTS = (
     "fct_charging_sessions", "mart_revenue_daily", "mart_revenue_monthly", "mart_sessions_daily",
     "fct_session_price_reconciliation", "dim_charging_stations", "dim_members", "dim_tariffs", "dim_price_models",
+    "fct_evse_hourly", "mart_station_utilization_daily", "mart_utilization_hour_of_day",
 )  # fmt: skip
 
 
@@ -148,6 +152,7 @@ def test_marts_on_postgres_equal_duckdb(
 
 FACTS = "select * from marts.fct_charging_sessions order by session_id"
 REVENUE = "select * from marts.mart_revenue_daily order by 1, 2, 3, 4, 5, 6, 7, 8"
+UTILIZATION = "select * from marts.mart_station_utilization_daily order by local_date, evse_id"
 
 
 def test_incremental_rebuild_equals_a_full_refresh(workspace: Workspace) -> None:
@@ -156,7 +161,56 @@ def test_incremental_rebuild_equals_a_full_refresh(workspace: Workspace) -> None
     workspace.api.admin("POST", "advance", {"minutes": 36 * 60})
     load.run("duckdb")
     run_dbt("duckdb")
-    incremental = workspace.query(FACTS), workspace.query(REVENUE)
+    incremental = workspace.query(FACTS), workspace.query(REVENUE), workspace.query(UTILIZATION)
     assert len(incremental[0]) == len(api_sessions(workspace))
+    # the advance changed prices too: every session is still priced by the version in force at its start
+    statuses = workspace.query("select distinct recon_status from marts.fct_session_price_reconciliation")
+    assert statuses == [("exact",)]
     run_dbt("duckdb", ("build", "--full-refresh"))
-    assert (workspace.query(FACTS), workspace.query(REVENUE)) == incremental
+    assert (workspace.query(FACTS), workspace.query(REVENUE), workspace.query(UTILIZATION)) == incremental
+
+
+def test_utilization_accounts_for_every_session(workspace: Workspace) -> None:
+    """Energy and session starts spread over EVSE hours add up to the API's sessions, hours on
+    maintenance are not available, and stations with opening hours are closed outside them."""
+    load.run("duckdb")
+    run_dbt("duckdb")
+    started = [s for s in api_sessions(workspace).values() if s.get("session_begin")]
+    energy, starts = workspace.query("select sum(energy_kwh), sum(sessions_started) from marts.fct_evse_hourly")[0]
+    assert starts == len(started)
+    assert energy == sum(Decimal(repr(s["kwh"])) for s in started)
+    daily = workspace.query(
+        "select sum(sessions_started), sum(energy_kwh), sum(maintenance_hours) from marts.mart_station_utilization_daily"
+    )
+    assert daily[0][:2] == (starts, energy)
+    maintained = workspace.query(
+        "select count(*) from marts.fct_evse_hourly where maintenance_minutes = 60 and available_minutes > 0"
+    )
+    assert maintained == [(0,)]
+    closed_hours = workspace.query(
+        "select count(*), count(case when h.available_minutes > 0 then 1 end) from marts.fct_evse_hourly h "
+        "join marts.dim_charging_stations s using (station_id) where not s.is_open_24_7 and h.local_hour < 6"
+    )
+    assert closed_hours[0][0] > 0 and closed_hours[0][1] == 0, "stations with opening hours are closed at night"
+    # both marts regroup the same EVSE hours: equal up to each row's rounding to 1/10,000 hour
+    minutes = workspace.query("select sum(occupied_minutes), sum(available_minutes) from marts.fct_evse_hourly")[0]
+    exact = (minutes[0] / 60, minutes[1] / 60)
+    for mart in ("mart_utilization_hour_of_day", "mart_station_utilization_daily"):
+        rows, occupied, available = workspace.query(
+            f"select count(*), sum(occupied_hours), sum(available_hours) from marts.{mart}"
+        )[0]
+        tolerance = rows * Decimal("0.00005")
+        assert abs(occupied - exact[0]) <= tolerance and abs(available - exact[1]) <= tolerance, mart
+
+
+def test_source_freshness_reads_completed_loads(workspace: Workspace) -> None:
+    load.run("duckdb")
+    run_dbt("duckdb", ("source", "freshness"))
+    results = json.loads((PROJECT_DIR / "target" / "sources.json").read_text())["results"]
+    (loads,) = [r for r in results if r["unique_id"].endswith("._dlt_loads")]
+    assert loads["status"] == "pass"
+    # a warehouse whose last completed load is two days old is stale: freshness fails loudly
+    with duckdb.connect(str(workspace.duckdb_file)) as con:
+        con.execute("update wirelane_raw._dlt_loads set inserted_at = inserted_at - interval 48 hours")
+    with pytest.raises(WirelaneError, match="freshness"):
+        run_dbt("duckdb", ("source", "freshness"))

@@ -2,27 +2,41 @@ with
 
 members as (
 
-    select * from {{ source('wirelane', 'members') }}
+    select * from {{ ref('stg_wirelane__members') }}
+
+),
+
+group_counts as (
+
+    select organization_id, member_id, count(*) as member_groups
+    from {{ ref('stg_wirelane__member_groups') }}
+    group by 1, 2
 
 ),
 
 final as (
 
     select
-        organization_id,
-        id as member_id,
-        account_id,
-        status as membership_status,
-        account__status as account_status,
-        account__account_type as account_type,
-        account__language as language,
-        account__created as account_created_at,
-        -- no raw e-mail address in a mart: a hash to count and join, the domain to group by
-        md5(lower(email)) as email_hash,
-        split_part(email, '@', 2) as email_domain,
-        _wl_deleted_at is not null as is_deleted
+        members.organization_id,
+        members.member_id,
+        members.account_id,
+        members.membership_status,
+        members.account_status,
+        members.account_type,
+        members.language,
+        members.is_billable,
+        members.city,
+        members.country,
+        members.account_created_at,
+        members.email_hash,
+        members.email_domain,
+        cast(coalesce(group_counts.member_groups, 0) as bigint) as member_groups,
+        members.is_deleted
 
     from members
+    left join group_counts
+        on group_counts.organization_id = members.organization_id
+        and group_counts.member_id = members.member_id
 
 )
 

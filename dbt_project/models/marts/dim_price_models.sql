@@ -2,30 +2,42 @@ with
 
 price_models as (
 
-    select * from {{ source('wirelane', 'price_models') }}
+    select * from {{ ref('stg_wirelane__price_models') }}
+
+),
+
+applicability as (
+
+    select price_model_version_id, applies_from, applies_until from {{ ref('int_price_model_settings') }}
 
 ),
 
 final as (
 
     select
-        organization_id,
-        price_id,
-        id as price_model_internal_id,
-        tariff_id,
-        rule_charging_type as charging_type,
-        currency,
-        free as is_free,
-        cast(connection_fee as numeric(18, 4)) as connection_fee,
-        cast(tax_rate as numeric(6, 2)) as tax_rate_percent,
-        active as is_active,
-        creation_date as created_at,
-        update_date as updated_at,
-        _dlt_valid_from as valid_from,
-        _dlt_valid_to as valid_to,
-        _dlt_valid_to is null as is_current_version
+        price_models.price_model_version_id,
+        price_models.organization_id,
+        price_models.price_model_id as price_id,
+        price_models.price_model_internal_id,
+        price_models.tariff_id,
+        price_models.charging_type,
+        price_models.currency,
+        price_models.is_free,
+        price_models.connection_fee,
+        price_models.vat_rate_percent as tax_rate_percent,
+        price_models.rounding_mode_energy,
+        price_models.rounding_mode_time,
+        price_models.is_active,
+        price_models.created_at,
+        price_models.updated_at,
+        applicability.applies_from,
+        applicability.applies_until,
+        price_models.valid_from,
+        price_models.valid_to,
+        price_models.is_current_version
 
     from price_models
+    inner join applicability on applicability.price_model_version_id = price_models.price_model_version_id
 
 )
 

@@ -11,67 +11,138 @@ with
 
 sessions as (
 
-    select * from {{ ref('stg_wirelane__sessions') }}
+    select * from {{ ref('int_sessions_enriched') }}
 
 ),
 
-connectors as (
+-- the API's clock as the data shows it: the newest change of any session
+data_horizon as (
 
-    select * from {{ ref('stg_wirelane__connectors') }}
+    select max(updated_at) as observed_until from {{ ref('stg_wirelane__sessions') }}
 
 ),
 
-enriched as (
+{% if is_incremental() %}
+built as (
+
+    select session_id, updated_at, is_open from {{ this }}
+
+),
+{% endif %}
+
+changed_sessions as (
+
+    select sessions.*
+    from sessions
+    {% if is_incremental() %}
+    -- sessions changed since the last build (with a lookback for late commits), and every
+    -- session still open, whose stuck-open flag moves with the clock
+    where sessions.updated_at >= (select max(built.updated_at) from built)
+        - interval '{{ var("session_lookback_hours") }} hours'
+        or sessions.session_id in (select built.session_id from built where built.is_open)
+    {% endif %}
+
+),
+
+measured as (
 
     select
-        sessions.session_id,
-        sessions.organization_id,
-        connectors.station_id,
-        sessions.evse_id,
-        sessions.charge_point_id,
-        sessions.tariff_id,
-        sessions.price_model_id,
-        sessions.member_account_id,
-        sessions.city,
-        sessions.zip_code,
-        sessions.country,
-        sessions.started_at,
-        sessions.ended_at,
-        cast({{ local_time('sessions.started_at', 'connectors.timezone') }} as date) as local_start_date,
-        cast({{ local_time('sessions.ended_at', 'connectors.timezone') }} as date) as local_end_date,
-        cast(extract(hour from {{ local_time('sessions.started_at', 'connectors.timezone') }}) as integer) as local_start_hour,
-        cast({{ seconds_between('sessions.started_at', 'sessions.ended_at') }} / 60.0 as numeric(12, 2)) as duration_minutes,
-        sessions.energy_kwh,
-        case
-            when sessions.ended_at > sessions.started_at
-                then cast(sessions.energy_kwh / ({{ seconds_between('sessions.started_at', 'sessions.ended_at') }} / 3600.0) as numeric(10, 3))
-        end as avg_power_kw,
-        sessions.status,
-        sessions.status = 'closed' and sessions.energy_kwh > 0 as is_successful,
-        sessions.error_code,
-        sessions.identification_type,
-        sessions.roaming_provider,
-        sessions.price_excl_vat,
-        sessions.vat_amount,
-        sessions.price_incl_vat,
-        sessions.currency,
-        sessions.updated_at,
-        sessions.energy_kwh < 0 as dq_negative_energy,
-        sessions.ended_at < sessions.started_at as dq_end_before_start,
-        connectors.power_kw is not null
-            and sessions.ended_at > sessions.started_at
-            and sessions.energy_kwh / ({{ seconds_between('sessions.started_at', 'sessions.ended_at') }} / 3600.0)
-                > connectors.power_kw * 1.05 as dq_power_above_rating
+        changed_sessions.*,
+        cast({{ seconds_between('changed_sessions.started_at', 'changed_sessions.ended_at') }} as bigint) as duration_s,
+        -- exact integers for the arithmetic below: 1/10,000 kWh and 1/100 kW
+        cast(round(greatest(changed_sessions.energy_kwh, 0) * 10000) as bigint) as energy_units,
+        cast(round(changed_sessions.connector_power_kw * 100) as bigint) as power_units,
+        {{ local_time('changed_sessions.started_at', 'changed_sessions.timezone') }} as local_started_at,
+        {{ local_time('changed_sessions.ended_at', 'changed_sessions.timezone') }} as local_ended_at,
+        changed_sessions.status in ('initial', 'authorization_pending', 'start_accepted', 'start_pending',
+                                    'started', 'stop_accepted', 'stop_pending', 'stopped') as is_open
+    from changed_sessions
 
-    from sessions
-    left join connectors on sessions.evse_id = connectors.evse_id
-    {% if is_incremental() %}
-    -- sessions changed since the last build, plus a lookback for late commits
-    where sessions.updated_at >= (
-        select max(built.updated_at) from {{ this }} as built
-    ) - interval '{{ var("session_lookback_hours") }} hours'
-    {% endif %}
+),
+
+estimated as (
+
+    select
+        measured.*,
+        -- the API has no charging periods: charging at the connector's rated power is the
+        -- shortest time that delivers the energy, so this is a lower bound (and idle an upper
+        -- one); kWh / kW in seconds is energy_units * 36 / power_units
+        case when measured.power_units > 0 then least(
+            measured.duration_s,
+            {{ round_half_up_ratio('measured.energy_units * 36', 'measured.power_units') }}
+        ) end as est_charging_s
+    from measured
+
+),
+
+final as (
+
+    select
+        measured.session_id,
+        measured.organization_id,
+        measured.station_id,
+        measured.evse_id,
+        measured.charge_point_id,
+        measured.tariff_id,
+        measured.price_model_id,
+        measured.price_model_version_id,
+        measured.member_account_id,
+        measured.city,
+        measured.zip_code,
+        measured.country,
+        measured.charging_type,
+        measured.plug_type,
+        measured.started_at,
+        measured.ended_at,
+        cast(measured.local_started_at as date) as local_start_date,
+        cast(measured.local_ended_at as date) as local_end_date,
+        cast(extract(hour from measured.local_started_at) as integer) as local_start_hour,
+        cast(extract(hour from measured.local_ended_at) as integer) as local_end_hour,
+        cast(measured.duration_s / 60.0 as numeric(12, 2)) as duration_minutes,
+        measured.est_charging_s as est_charging_seconds,
+        cast(measured.est_charging_s / 60.0 as numeric(12, 2)) as est_charging_minutes,
+        cast((measured.duration_s - measured.est_charging_s) / 60.0 as numeric(12, 2)) as est_idle_minutes,
+        measured.energy_kwh,
+        -- kWh per hour of plug-in time, in 1/1,000 kW: energy_units * 360 / seconds
+        cast(case
+            when measured.duration_s > 0
+                then {{ round_half_up_ratio('measured.energy_units * 360', 'measured.duration_s') }} / 1000.0
+        end as numeric(10, 3)) as avg_power_kw,
+        measured.connector_power_kw,
+        measured.status,
+        measured.is_open,
+        measured.status = 'closed' and measured.energy_kwh > 0 as is_successful,
+        measured.error_code,
+        measured.identification_type,
+        measured.roaming_provider,
+        measured.price_excl_vat,
+        measured.vat_amount,
+        measured.price_incl_vat,
+        measured.currency,
+        measured.updated_at,
+        -- data-quality flags: the row stays, the flag says what is wrong with it
+        coalesce(measured.energy_kwh < 0, false) as dq_negative_energy,
+        coalesce(measured.ended_at < measured.started_at, false) as dq_end_before_start,
+        -- average power above the rating plus 5 %: energy_units * 0.36 / s > 1.05 * power_units / 100
+        coalesce(
+            measured.duration_s > 0 and measured.energy_units * 3600 > 105 * measured.power_units * measured.duration_s,
+            false
+        ) as dq_power_above_rating,
+        not measured.is_known_evse as dq_unknown_evse,
+        measured.is_open
+            and measured.started_at < data_horizon.observed_until - interval '{{ var("stuck_open_hours") }} hours'
+            as dq_stuck_open,
+        measured.status = 'closed' and measured.tariff_id is not null and measured.price_excl_vat is null
+            as dq_closed_without_price,
+        measured.price_model_id is not null and measured.price_model_version_id is null as dq_unknown_price_model,
+        coalesce(
+            abs((measured.meter_stop_wh - measured.meter_start_wh) / 1000.0 - measured.energy_kwh) > 0.001,
+            false
+        ) as dq_meter_mismatch
+
+    from estimated as measured
+    cross join data_horizon
 
 )
 
-select * from enriched
+select * from final

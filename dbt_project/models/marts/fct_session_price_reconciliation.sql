@@ -37,6 +37,7 @@ inputs as (
         sessions.session_id,
         sessions.organization_id,
         sessions.price_model_id,
+        sessions.price_model_version_id,
         sessions.price_excl_vat as billed_excl_vat,
         sessions.vat_amount as billed_vat,
         cast(round(sessions.energy_kwh * 1000) as bigint) as energy_wh,
@@ -69,7 +70,7 @@ matching as (
         inputs.duration_s
 
     from inputs
-    inner join components on components.price_id = inputs.price_model_id
+    inner join components on components.price_model_version_id = inputs.price_model_version_id
     where not components.free
         and (
             components.start_minute is null
@@ -132,20 +133,28 @@ recomputed as (
         inputs.session_id,
         inputs.organization_id,
         inputs.price_model_id,
+        inputs.price_model_version_id,
         inputs.billed_excl_vat,
         inputs.billed_vat,
-        price_models.price_id is not null as is_computable,
+        price_models.price_model_version_id is not null as is_computable,
+        -- nothing is recomputed without the price model (the parts stay empty)
         case
             when price_models.free then 0
             when inputs.duration_s >= price_models.tolerance_duration then price_models.connection_fee_cents
-            else 0
+            when price_models.price_model_version_id is not null then 0
         end as start_fee_cents,
-        case when price_models.free then 0 else coalesce(per_session.energy_cents, 0) end as energy_cents,
-        case when price_models.free then 0 else coalesce(per_session.time_cents, 0) end as time_cents,
+        case
+            when price_models.free then 0
+            when price_models.price_model_version_id is not null then coalesce(per_session.energy_cents, 0)
+        end as energy_cents,
+        case
+            when price_models.free then 0
+            when price_models.price_model_version_id is not null then coalesce(per_session.time_cents, 0)
+        end as time_cents,
         price_models.tax_rate_percent
 
     from inputs
-    left join price_models on price_models.price_id = inputs.price_model_id
+    left join price_models on price_models.price_model_version_id = inputs.price_model_version_id
     left join per_session on per_session.session_id = inputs.session_id
 
 ),
@@ -156,6 +165,7 @@ compared as (
         session_id,
         organization_id,
         price_model_id,
+        price_model_version_id,
         billed_excl_vat,
         billed_vat,
         cast((start_fee_cents + energy_cents + time_cents) / 100.0 as numeric(18, 4)) as recomputed_excl_vat,
