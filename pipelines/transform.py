@@ -8,6 +8,7 @@ DuckDB allows a single writer per file.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -70,19 +71,23 @@ def run_dbt(destination: Destination = "duckdb", command: Sequence[str] = ("buil
         "--target", destination,
         "--target-path", str(target_path),
     ]  # fmt: skip
-    (target_path / "run_results.json").unlink(missing_ok=True)  # never read a previous run's results
-    process = subprocess.run(arguments, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    target_path.mkdir(parents=True, exist_ok=True)
+    # one dbt at a time per checkout: runs share target/ (results, the partial-parse cache)
+    with (target_path / ".dbt.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        (target_path / "run_results.json").unlink(missing_ok=True)  # never read a previous run's results
+        process = subprocess.run(arguments, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+        results_file = target_path / "run_results.json"
+        results = json.loads(results_file.read_text()).get("results", []) if results_file.exists() else []
     statuses: dict[str, int] = {}
     failures = []
-    results_file = target_path / "run_results.json"
-    if results_file.exists():
-        for node in json.loads(results_file.read_text()).get("results", []):
-            status = str(node.get("status"))
-            statuses[status] = statuses.get(status, 0) + 1
-            if status in ("error", "fail"):
-                lines = [line.strip() for line in str(node.get("message") or status).splitlines() if line.strip()]
-                message = lines[0] if lines else status
-                failures.append(f"{node.get('unique_id', '?').split('.')[-1]}: {message}")
+    for node in results:
+        status = str(node.get("status"))
+        statuses[status] = statuses.get(status, 0) + 1
+        if status in ("error", "fail"):
+            lines = [line.strip() for line in str(node.get("message") or status).splitlines() if line.strip()]
+            message = lines[0] if lines else status
+            failures.append(f"{node.get('unique_id', '?').split('.')[-1]}: {message}")
     if process.returncode != 0:
         tail = [line for line in process.stdout.splitlines() if line.strip()][-1:] or ["see dbt's log"]
         reason = "; ".join(failures[:5]) or tail[0]

@@ -25,6 +25,7 @@ from sources.wirelane import settings as defaults
 from sources.wirelane.auth import OAuthSettings, WirelaneAuth
 from sources.wirelane.client import ClientSettings, WirelaneClient
 from sources.wirelane.errors import WirelaneConfigError
+from sources.wirelane.privacy import Pseudonymizer, build_pseudonymizer
 from sources.wirelane.records import parse_timestamp, shape
 
 Row = dict[str, Any]
@@ -153,6 +154,8 @@ def wirelane_source(
     open_session_refresh_h: float = defaults.DEFAULT_OPEN_SESSION_REFRESH_H,
     backfill_start: str | None = None,
     backfill_end: str | None = None,
+    pseudonymize: bool = True,
+    pseudonymization_key: TSecretStrValue | None = None,
 ) -> list[DltResource]:
     """All Wirelane resources for the configured organizations (`[sources.wirelane]`)."""
     orgs = check_organizations(list(defaults.DEFAULT_ORGANIZATIONS) if organizations is None else organizations)
@@ -176,12 +179,13 @@ def wirelane_source(
         },
     )
     backfill = _backfill_range(backfill_start, backfill_end)
-    members = _members(client, orgs)
+    privacy = build_pseudonymizer(pseudonymize, pseudonymization_key, simulator=_is_loopback(base))
+    members = _members(client, orgs, privacy)
     return [
         members,
-        *_member_details(client, members),
-        _sessions(client, orgs, session_lag_s, open_session_refresh_h, backfill),
-        _session(client, orgs),
+        *_member_details(client, members, privacy),
+        _sessions(client, orgs, session_lag_s, open_session_refresh_h, backfill, privacy),
+        _session(client, orgs, privacy),
         *_stations(client, orgs),
         *_tariffs(client, orgs),
     ]
@@ -208,19 +212,22 @@ def _api_time(value: datetime) -> str:
 
 
 # -- members ---------------------------------------------------------------------------------
-def _members(client: WirelaneClient, orgs: list[str]) -> DltResource:
+def _members(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) -> DltResource:
     @dlt.resource(
         name="members", primary_key=("organization_id", "id"), write_disposition="merge", columns=SOFT_DELETE_COLUMNS
     )
     def members() -> Iterator[list[Row]]:
         for org in orgs:
             for page in client.pages(f"{ORG.format(organizationId=org)}/members", template=f"{ORG}/members"):
-                yield [shape(m, org, account_id=(m.get("account") or {}).get("account_id")) for m in page]
+                yield [
+                    privacy.apply("members", shape(m, org, account_id=(m.get("account") or {}).get("account_id")))
+                    for m in page
+                ]
 
     return members
 
 
-def _member_details(client: WirelaneClient, members: DltResource) -> list[DltResource]:
+def _member_details(client: WirelaneClient, members: DltResource, privacy: Pseudonymizer) -> list[DltResource]:
     def detail_transformer(name: str, suffix: str) -> DltResource:
         @dlt.transformer(
             data_from=members,
@@ -234,7 +241,7 @@ def _member_details(client: WirelaneClient, members: DltResource) -> list[DltRes
                 org, account = member["organization_id"], member["account_id"]
                 path = f"{ORG.format(organizationId=org)}/members/aid/{account}/{suffix}"
                 document = client.get_optional(path, template=f"{ORG}/members/aid/{{accountId}}/{suffix}")
-                return None if document is None else shape(document, org, account_id=account)
+                return None if document is None else privacy.apply(name, shape(document, org, account_id=account))
 
             rows = [row for row in client.fan_out(fetch, [m for m in page if m.get("account_id")]) if row]
             if rows:
@@ -255,6 +262,7 @@ def _sessions(
     lag_s: int,
     refresh_h: float,
     backfill: tuple[datetime, datetime] | None,
+    privacy: Pseudonymizer,
 ) -> DltResource:
     @dlt.resource(
         name="sessions",
@@ -280,7 +288,7 @@ def _sessions(
             if refreshed:
                 yield refreshed
 
-    return sessions
+    return sessions.add_map(partial(privacy.apply, "sessions")) if privacy.enabled else sessions
 
 
 CATCH_UP_PASSES = 5
@@ -386,7 +394,7 @@ def _backfill_sessions(
             yield [shape(s, org) for s in page]
 
 
-def _session(client: WirelaneClient, orgs: list[str]) -> DltResource:
+def _session(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) -> DltResource:
     """One session by id, for targeted refreshes: `session_ids` of the form ORG/SESSION_ID."""
 
     @dlt.resource(
@@ -410,7 +418,7 @@ def _session(client: WirelaneClient, orgs: list[str]) -> DltResource:
         if rows:
             yield rows
 
-    return session
+    return session.add_map(partial(privacy.apply, "sessions")) if privacy.enabled else session
 
 
 # -- stations --------------------------------------------------------------------------------
