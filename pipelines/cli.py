@@ -1,14 +1,30 @@
-"""The `wirelane-sync` command line."""
+"""The `wirelane-sync` command line.
+
+Exit codes, for every command: 0 done; 1 the work failed (the API, refused credentials, an
+unreachable host, the destination, a dbt model or test); 2 bad configuration or arguments (a
+missing secret, an unknown resource, a malformed date, a taken port); 130 interrupted. A
+failure prints one line on stderr saying why (`error: ...`, or a JSON object with
+`--log-format json`).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import sys
 import time
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from pipelines import logs
+
+if TYPE_CHECKING:
+    from pipelines.warehouse import Warehouse
 
 app = typer.Typer(
     name="wirelane-sync",
@@ -16,17 +32,85 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstring paragraphs wrap to the terminal, `code` shows as code
 )
+log = logging.getLogger("wirelane_sync.cli")
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+class ProgressMode(StrEnum):
+    auto = "auto"
+    live = "live"
+    log = "log"
+    off = "off"
+
+
+@dataclass
+class _Options:
+    """The global options, for the commands (set once by the callback, per process)."""
+
+    progress: ProgressMode = ProgressMode.auto
+    progress_interval_s: float = 30.0
+
+
+OPTIONS = _Options()
 
 
 @app.callback()
-def _root() -> None:
-    """Incremental ELT from the Wirelane API 2.0 into DuckDB or Postgres, with dbt marts."""
+def _root(
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            envvar="WIRELANE_SYNC_LOG_FORMAT",
+            help="Log lines on stderr as text, or as one JSON object per line (time, level, logger, "
+            "message and fields) for log shippers.",
+        ),
+    ] = LogFormat.text,
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            envvar="WIRELANE_SYNC_LOG_LEVEL",
+            case_sensitive=False,
+            help="Least severe level logged. info shows retries and, when stderr is not a terminal, "
+            "progress lines; debug adds dlt's and every HTTP request's own logs. Secrets are always masked.",
+        ),
+    ] = LogLevel.info,
+    progress: Annotated[
+        ProgressMode,
+        typer.Option(
+            envvar="WIRELANE_SYNC_PROGRESS",
+            help="How loads show progress: auto (a live table when stderr is a terminal, log lines "
+            "otherwise), live, log, or off.",
+        ),
+    ] = ProgressMode.auto,
+    progress_interval: Annotated[
+        float,
+        typer.Option(min=0.1, envvar="WIRELANE_SYNC_PROGRESS_INTERVAL", help="Seconds between progress log lines."),
+    ] = 30.0,
+) -> None:
+    """Incremental ELT from the Wirelane API 2.0 into DuckDB or Postgres, with dbt marts.
+
+    Start a local API with `simulate`, load it with `run`, see what is loaded with `status`.
+    Global options go before the command: `wirelane-sync --log-format json run`.
+    """
+    logs.setup(log_format.value, log_level.value)
+    OPTIONS.progress, OPTIONS.progress_interval_s = progress, progress_interval
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """One clear line on stderr and a non-zero exit."""
-    typer.echo(f"error: {message}", err=True)
+    """One clear line on stderr (secrets masked) and a non-zero exit."""
+    typer.echo(logs.error_line(message, exit_code=code), err=True)
     return typer.Exit(code)
 
 
@@ -127,11 +211,23 @@ def simulate(
 
 
 Destination = Annotated[
-    str, typer.Option("--destination", "-d", help="duckdb (the file wirelane.duckdb here) or postgres.")
+    str,
+    typer.Option(
+        "--destination",
+        "-d",
+        help="duckdb (the file in destination.duckdb.credentials, default ./wirelane.duckdb) or postgres "
+        "(DESTINATION__POSTGRES__CREDENTIALS).",
+    ),
 ]
 Resources = Annotated[
     list[str] | None,
-    typer.Option("--resources", "-r", help="Only these resources (repeat or comma-separate); default all."),
+    typer.Option(
+        "--resources",
+        "-r",
+        help="Only these resources, repeated or comma-separated (sessions, members, member_payment_methods, "
+        "member_subscriptions, charging_stations, station_cases, station_connection_chains, "
+        "station_maintenance_windows, tariffs, price_models); default all.",
+    ),
 ]
 Organizations = Annotated[
     list[str] | None,
@@ -145,31 +241,122 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _load(destination: str, **kwargs: object) -> set[str]:
-    """Runs the load and prints its summary; returns the data tables the warehouse has."""
-    from pipelines import load
-    from sources.wirelane.errors import WirelaneConfigError, WirelaneError
+def _warehouse(destination: str) -> Warehouse:
+    """The warehouse a command works on, or exit 2 when the configuration names none."""
+    from pipelines.warehouse import locate
+    from sources.wirelane.errors import WirelaneConfigError
 
     if destination not in ("duckdb", "postgres"):
         raise fail(f"--destination {destination!r} is unknown; use duckdb or postgres")
     try:
-        summary = load.run(destination, **kwargs)  # type: ignore[arg-type]
+        return locate(destination)  # type: ignore[arg-type]
     except WirelaneConfigError as error:
         raise fail(str(error), 2) from None
-    except WirelaneError as error:
-        raise fail(str(error), 1) from None
-    width = max((len(t) for t in summary.rows), default=5)
-    typer.echo(
-        f"loaded {sum(summary.rows.values()):,} rows in {summary.seconds} s "
-        f"({summary.requests:,} requests, {summary.retries:,} retries, {summary.token_requests} tokens)"
-    )
-    for table, count in summary.rows.items():
-        if "__" not in table:
-            typer.echo(f"  {table:<{width}}  {count:>9,}")
-    if len(summary.schema_changes) > 5:
-        typer.echo(f"  schema: {len(summary.schema_changes)} tables created or extended")
-    for change in summary.schema_changes if len(summary.schema_changes) <= 5 else []:
-        typer.echo(f"  schema: {change}")
+
+
+def _failed(where: Warehouse, command: str, error: BaseException, signals: _Signals) -> typer.Exit:
+    """Records the failure for `status`, then the one line and the exit code it deserves."""
+    from dlt.common.configuration.exceptions import ConfigurationException
+
+    from pipelines import runlog
+    from sources.wirelane.errors import WirelaneConfigError
+
+    if signals.received or isinstance(error, KeyboardInterrupt):
+        name = signals.received.name if signals.received else "SIGINT"
+        code, message = 130, f"{command} interrupted by {name}; the next run starts again from the last completed load"
+    elif isinstance(error, WirelaneConfigError | ConfigurationException):
+        code, message = 2, _first_line(error)  # dlt's configuration errors span many lines
+    else:
+        code, message = 1, _first_line(error)
+    runlog.record_failure(where.key, command, code, message)
+    return fail(message, code)
+
+
+def _record_unexpected(where: Warehouse, command: str, error: Exception) -> None:
+    """A bug, not an operating condition: recorded for `status`; the traceback follows."""
+    from pipelines import runlog
+
+    runlog.record_failure(where.key, command, 1, f"unexpected {type(error).__name__}: {_first_line(error)}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _expected() -> tuple[type[BaseException], ...]:
+    """What ends a command with one line rather than a traceback: our errors, dlt's
+    configuration errors, an interrupt."""
+    from dlt.common.configuration.exceptions import ConfigurationException
+
+    from sources.wirelane.errors import WirelaneError
+
+    return (WirelaneError, ConfigurationException, KeyboardInterrupt)
+
+
+class _Signals:
+    """SIGINT (Ctrl-C) and SIGTERM (systemd stopping the unit, a timeout) end the work as an
+    interrupt, remembered here: dlt reports an interrupt inside a step as that step's failure,
+    and the exit must still be 130 with the failure recorded, not 1, nor a silent death."""
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = signal.Signals(signum)
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _load(command: str, destination: str, **kwargs: Any) -> set[str]:
+    """Runs the load with progress, prints its summary, records the outcome for `status`;
+    returns the data tables the warehouse has."""
+    from pipelines import load, progress, report, runlog
+
+    where = _warehouse(destination)
+    with_log_lines = progress.resolve_mode(OPTIONS.progress.value, logs.is_json()) == "log"
+    signals = _Signals()
+    try:
+        with (
+            signals,
+            progress.track(
+                OPTIONS.progress.value,
+                OPTIONS.progress_interval_s,
+                json_logs=logs.is_json(),
+                title=f"{command}: loading the Wirelane API into {destination}",
+            ) as tracker,
+        ):
+            summary = load.run(where.destination, **kwargs)
+    except _expected() as error:
+        raise _failed(where, command, error, signals) from None
+    except Exception as error:
+        _record_unexpected(where, command, error)
+        raise  # the traceback is what a bug report needs
+    resources = tracker.snapshot()
+    report.print_summary(summary, resources)
+    details = {
+        "load_id": summary.load_id,
+        "rows_total": sum(summary.rows.values()),
+        "rows": {table: count for table, count in summary.rows.items() if "__" not in table},
+        "seconds": summary.seconds,
+        "requests": summary.requests,
+        "retries": summary.retries,
+        "resources": [name for name in resources if name != progress.OUTSIDE],
+    }
+    runlog.record_success(where.key, command, details)
+    if with_log_lines:
+        log.info(
+            "%s finished: %s", command, report.first_line(summary), extra={"event": f"{command}_finished", **details}
+        )
     return summary.tables
 
 
@@ -178,15 +365,25 @@ def run(
     destination: Destination = "duckdb",
     resources: Resources = None,
     organizations: Organizations = None,
-    full_refresh: Annotated[bool, typer.Option(help="Drop the loaded tables and state first, then load all.")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option(help="Drop the loaded tables and the state (cursors) first, then load everything again.")
+    ] = False,
     no_transform: Annotated[
         bool, typer.Option("--no-transform", help="Load only; skip `dbt build` afterwards.")
     ] = False,
 ) -> None:
-    """Load the Wirelane API into the warehouse (sessions incrementally, the rest in full),
-    then build the dbt marts unless --no-transform."""
+    """Load the Wirelane API into the warehouse, then build the dbt marts.
+
+    Sessions load incrementally (from each organization's cursor), everything else as a full
+    listing. Shows progress while it runs and a summary table at the end; `status` tells
+    later what was loaded.
+    """
     tables = _load(
-        destination, resources=_split(resources), organizations=_split(organizations), full_refresh=full_refresh
+        "run",
+        destination,
+        resources=_split(resources),
+        organizations=_split(organizations),
+        full_refresh=full_refresh,
     )
     if no_transform:
         return
@@ -198,35 +395,176 @@ def run(
             f"marts not built: no {', '.join(missing)} loaded yet; run once without --resources to load everything"
         )
         return
-    transform(destination)
+    _transform("run", destination)
 
 
 @app.command()
 def backfill(
-    start: Annotated[str, typer.Option(help="First day (ISO date or date-time), inclusive.")],
+    start: Annotated[
+        str, typer.Option(help="First day (ISO date or date-time, UTC unless an offset is given), inclusive.")
+    ],
     end: Annotated[str, typer.Option(help="Last boundary (ISO date or date-time), exclusive.")],
     destination: Destination = "duckdb",
     organizations: Organizations = None,
 ) -> None:
-    """Reload the sessions that started in [start, end), without moving the incremental cursor."""
-    _load(destination, organizations=_split(organizations), backfill=(start, end))
+    """Reload the sessions that started in [start, end), without moving the incremental cursor.
+
+    For a gap or a correction in the past; the marts are not rebuilt (run `transform` after).
+    """
+    _load("backfill", destination, organizations=_split(organizations), backfill=(start, end))
+
+
+def _transform(command: str, destination: str, full_refresh: bool = False) -> None:
+    from pipelines import progress, runlog
+    from pipelines.transform import run_dbt
+
+    where = _warehouse(destination)
+    dbt_command = ("build", "--full-refresh") if full_refresh else ("build",)
+    spinner = progress.resolve_mode(OPTIONS.progress.value, logs.is_json()) == "live"
+    signals = _Signals()
+    try:
+        with signals:
+            if spinner:
+                from rich.console import Console
+
+                with Console(stderr=True).status(f"dbt {' '.join(dbt_command)} on {destination}…"):
+                    summary = run_dbt(where.destination, dbt_command)
+            else:
+                summary = run_dbt(where.destination, dbt_command)
+    except _expected() as error:
+        raise _failed(where, command, error, signals) from None
+    except Exception as error:
+        _record_unexpected(where, command, error)
+        raise
+    results = dict(sorted(summary.results.items()))
+    runlog.record_transform(where.key, results)
+    typer.echo("dbt build: " + ", ".join(f"{count} {status}" for status, count in results.items()))
 
 
 @app.command()
-def transform(destination: Destination = "duckdb") -> None:
-    """Run `dbt build` (models and tests) on the warehouse the pipeline loads."""
-    from pipelines.transform import run_dbt
+def transform(
+    destination: Destination = "duckdb",
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Rebuild the incremental marts from scratch: after a backfill of sessions older than "
+            "the marts' lookback (3 days), which an incremental build does not revisit.",
+        ),
+    ] = False,
+) -> None:
+    """Run `dbt build` (the marts and their tests) on the warehouse the pipeline loads."""
+    _transform("transform", destination, full_refresh)
+
+
+@app.command("status")
+def status_command(
+    destination: Destination = "duckdb",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document (for monitors) instead of tables.")
+    ] = False,
+) -> None:
+    """Show what is loaded, how fresh it is, and why the last run failed.
+
+    Per resource: its rows, the last load that brought rows and the stored cursor (sessions:
+    one per organization). Then the age of the newest completed load against dbt's freshness
+    thresholds, and the last success and last failure of run, backfill and transform.
+
+    Only reads (DuckDB is opened read-only, briefly), so it is safe next to a running load.
+    Exits 1 when the warehouse cannot be reached, 0 otherwise (also when nothing is loaded yet).
+    """
+    from pipelines import report
+    from pipelines.status import collect
+
+    where = _warehouse(destination)
+    result = collect(where.destination)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2, default=str))
+    else:
+        report.print_status(result)
+    if result.warehouse_state == "error":
+        raise fail(result.problem or "the warehouse cannot be read", 1)
+
+
+@app.command("postgres-roles")
+def postgres_roles(
+    admin_dsn: Annotated[
+        str,
+        typer.Option(
+            envvar="WIRELANE_PG_ADMIN_DSN",
+            help="A DSN of a role allowed to create roles and schemas in the warehouse database "
+            "(or WIRELANE_PG_ADMIN_DSN).",
+        ),
+    ],
+    loader: Annotated[str, typer.Option(help="The role the pipeline and dbt run as.")] = "wirelane_loader",
+    bi: Annotated[str, typer.Option(help="The read-only role for BI tools.")] = "wirelane_bi",
+) -> None:
+    """Create (or update) least-privilege Postgres roles: a loader that owns only the pipeline's
+    schemas, and a BI role that reads only `marts`.
+
+    Passwords come from WIRELANE_LOADER_PASSWORD and WIRELANE_BI_PASSWORD (never arguments, so
+    they stay out of shell history). Run it again to rotate a password. Afterwards point
+    DESTINATION__POSTGRES__CREDENTIALS at the loader role.
+    """
+    import os
+
+    from pipelines.roles import Role, setup_roles
     from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 
-    if destination not in ("duckdb", "postgres"):
-        raise fail(f"--destination {destination!r} is unknown; use duckdb or postgres")
+    passwords = {name: os.environ.get(name, "") for name in ("WIRELANE_LOADER_PASSWORD", "WIRELANE_BI_PASSWORD")}
+    missing = [name for name, value in passwords.items() if not value]
+    if missing:
+        raise fail(f"set {' and '.join(missing)} to the roles' passwords")
     try:
-        summary = run_dbt(destination)  # type: ignore[arg-type]
+        lines = setup_roles(
+            admin_dsn,
+            Role(loader, passwords["WIRELANE_LOADER_PASSWORD"]),
+            Role(bi, passwords["WIRELANE_BI_PASSWORD"]),
+        )
     except WirelaneConfigError as error:
         raise fail(str(error), 2) from None
     except WirelaneError as error:
         raise fail(str(error), 1) from None
-    typer.echo("dbt build: " + ", ".join(f"{count} {status}" for status, count in sorted(summary.results.items())))
+    for line in lines:
+        typer.echo(line)
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed of the generated data: same seed, same numbers.")] = 42,
+    organizations: Annotated[int, typer.Option(min=1, max=50, help="Number of organizations.")] = 2,
+    stations: Annotated[int, typer.Option(min=1, help="Charging stations in total.")] = 150,
+    members: Annotated[int, typer.Option(min=1, help="Organization members in total.")] = 1000,
+    sessions: Annotated[int, typer.Option(min=1, help="Charging sessions in total.")] = 50_000,
+    days: Annotated[int, typer.Option(min=1, max=3650, help="Days of history before the clock.")] = 365,
+    advance_hours: Annotated[
+        int, typer.Option(min=1, max=8760, help="How far the clock moves before the incremental run.")
+    ] = 24,
+) -> None:
+    """The whole job once against a simulator of its own: load everything into ./wirelane.duckdb,
+    build the marts, move the clock, load and build incrementally, then summarise.
+
+    Starts fresh every time (replacing the file of its previous run); leaves .dlt/ and the
+    state of your own pipeline alone, and refuses a wirelane.duckdb it did not make."""
+    from pipelines.demo import DemoOptions, render, run_demo
+    from simulator.world import SimulatorSizes
+    from sources.wirelane.errors import WirelaneConfigError, WirelaneError
+
+    options = DemoOptions(
+        directory=Path.cwd(),
+        seed=seed,
+        sizes=SimulatorSizes(organizations, stations, members, sessions, days),
+        advance_hours=advance_hours,
+    )
+    try:
+        result = run_demo(options, typer.echo)
+    except WirelaneConfigError as error:
+        raise fail(str(error), 2) from None
+    except WirelaneError as error:
+        raise fail(str(error), 1) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; the demo's simulator was stopped", 130) from None
+    typer.echo(render(result))
 
 
 def main() -> None:

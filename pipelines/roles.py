@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psycopg2  # type: ignore[import-untyped]  # no stubs pinned yet
+import psycopg2
 from psycopg2 import sql
 
 from sources.wirelane.errors import WirelaneConfigError, WirelaneError

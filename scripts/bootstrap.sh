@@ -17,4 +17,4 @@ fi
 # This machine sets PYTHONDONTWRITEBYTECODE=1; without compiled bytecode imports take twice as long.
 export UV_COMPILE_BYTECODE=1
 export UV_PYTHON_DOWNLOADS=never
-"$UV" sync --frozen --python python3.11 --quiet
+"$UV" sync --frozen --extra orchestration --python python3.11 --quiet

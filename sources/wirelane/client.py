@@ -4,16 +4,22 @@ Retries (tenacity) cover what a retry can fix: 429 and 5xx (honouring `Retry-Aft
 connection and read errors, dropped connections and malformed JSON bodies; exponential backoff
 with jitter otherwise. A 401 is handled by the auth flow. Other 4xx end the run with a clear
 message. Every request first takes a token from the shared rate limiter.
+
+Observers (`observe`) hear about every attempt of every client in the process: that is how the
+command line shows progress without the source printing anything.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -36,6 +42,60 @@ class _Retryable(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """One attempt of one GET, as observers see it (no URL parameters, no headers: no secrets)."""
+
+    template: str  # the path with placeholders, e.g. /organizations/id/{organizationId}/sessions
+    status: int | None  # None when no response came (connection refused, timeout, dropped)
+    retry: bool  # a repeat of a failed attempt
+    failed: bool  # no usable answer (no response, 429 or 5xx, a malformed body): to be retried
+    items: int  # records in the body: a list's length, 1 for an object, 0 for an error or nothing
+    page: int | None  # the page number when this is a page of a list, else None
+    seconds: float  # the attempt's duration, rate-limit wait excluded
+
+
+class ClientObserver(Protocol):
+    """Told about every request attempt, from whichever thread made it (so: be thread-safe, be
+    quick, and never raise: an observer's failure is logged and ignored, it cannot fail a load)."""
+
+    def request_done(self, event: RequestEvent) -> None: ...
+
+
+_OBSERVERS: list[ClientObserver] = []
+_OBSERVERS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def observe(observer: ClientObserver) -> Iterator[ClientObserver]:
+    """Registers `observer` for every client in this process while the block runs.
+
+    Process-wide rather than per client because the clients are built inside the dlt source,
+    which the caller does not construct itself.
+    """
+    with _OBSERVERS_LOCK:
+        _OBSERVERS.append(observer)
+    try:
+        yield observer
+    finally:
+        with _OBSERVERS_LOCK:
+            _OBSERVERS.remove(observer)
+
+
+def _notify(event: RequestEvent) -> None:
+    for observer in list(_OBSERVERS):
+        try:
+            observer.request_done(event)
+        except Exception:  # a progress display must never fail a load
+            log.warning("observer %r failed; ignored", observer, exc_info=True)
+
+
+def _count_items(body: Any) -> int:
+    if isinstance(body, list):
+        return len(body)
+    return 1 if isinstance(body, dict) else 0
 
 
 @dataclass
@@ -134,18 +194,32 @@ class WirelaneClient:
     ) -> tuple[Any, httpx.Response]:
         self.rate.acquire()
         self.stats.count(template, retry)
+        page = params.get("page") if params else None
+        started = time.monotonic()
+
+        def notify(status: int | None, failed: bool, body: Any = None) -> None:
+            if _OBSERVERS:
+                seconds = time.monotonic() - started
+                _notify(RequestEvent(template, status, retry, failed, _count_items(body), page, seconds))
+
         try:
             response = self.http.get(path, params=params)
         except (httpx.TransportError, httpx.DecodingError) as error:
+            notify(None, failed=True)
             raise _Retryable(type(error).__name__) from None
         if response.status_code in RETRY_STATUSES:
+            notify(response.status_code, failed=True)
             raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code >= 400:
+            notify(response.status_code, failed=False)  # an answer, if not the one hoped for
             return None, response
         try:
-            return orjson.loads(response.content), response
+            body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
+            notify(response.status_code, failed=True)
             raise _Retryable("malformed JSON body") from None
+        notify(response.status_code, failed=False, body=body)
+        return body, response
 
     def get_json(self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None) -> Any:
         """The JSON body, or WirelaneApiError for a 4xx."""
@@ -187,9 +261,18 @@ class WirelaneClient:
         )
 
     def fan_out(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """fn over items with bounded concurrency, results in input order."""
+        """fn over items with bounded concurrency, results in input order.
+
+        Each call runs in a copy of the caller's context variables, so that what the caller's
+        context knows (which dlt resource is extracting, for observers) holds in the workers too.
+        """
+
+        def call(job: tuple[contextvars.Context, T]) -> R:
+            return job[0].run(fn, job[1])
+
         with ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="wirelane") as pool:
-            yield from pool.map(fn, items)
+            # map() consumes the jobs right away, here in the caller's thread
+            yield from pool.map(call, ((contextvars.copy_context(), item) for item in items))
 
 
 def _describe(response: httpx.Response, template: str) -> str:
