@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -241,20 +241,36 @@ class WirelaneClient:
     def pages(
         self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None
     ) -> Iterator[list[dict[str, Any]]]:
-        """Every page of a list endpoint, stopping on the total or on a short page."""
+        """Every page of a list endpoint, stopping on the total or on a short page.
+
+        From the third page on, the next page is requested while the caller works on this one
+        (a long scan then costs the larger of fetching and processing, not their sum); the first
+        two are not prefetched, so an incremental scan that stops early asks for nothing extra.
+        """
         page_size = self.settings.page_size
-        for page in range(1, self.settings.max_pages + 1):
+
+        def fetch(page: int) -> tuple[list[dict[str, Any]], bool]:
             query = {**(params or {}), "page": page, "page_size": page_size}
             items, response = self.get(path, query, template=template)
             if response.status_code >= 400:
                 raise WirelaneApiError(_describe(response, template or path))
             if not isinstance(items, list):
                 raise WirelaneApiError(f"GET {template or path} returned {type(items).__name__}, expected a list")
-            if items:
-                yield items
             total = response.headers.get("x-total-count", "")
-            if len(items) < page_size or (total.isdigit() and page * page_size >= int(total)):
-                return
+            last = len(items) < page_size or (total.isdigit() and page * page_size >= int(total))
+            return items, not last
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wirelane-page") as pool:
+            ahead: Future[tuple[list[dict[str, Any]], bool]] | None = None
+            for page in range(1, self.settings.max_pages + 1):
+                items, more = ahead.result() if ahead is not None else fetch(page)
+                ahead = None
+                if more and page >= 2 and page < self.settings.max_pages:
+                    ahead = pool.submit(contextvars.copy_context().run, fetch, page + 1)
+                if items:
+                    yield items
+                if not more:
+                    return
         raise PaginationLimitError(
             f"GET {template or path} has more than {self.settings.max_pages} pages of {page_size}; "
             "raise sources.wirelane.max_pages or sources.wirelane.page_size"

@@ -11,6 +11,7 @@ second is deduplicated by the merge on `session_id`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -22,6 +23,7 @@ from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
 from sources.wirelane import settings as defaults
+from sources.wirelane.arrow_batches import NotTabular, page_table
 from sources.wirelane.auth import OAuthSettings, WirelaneAuth
 from sources.wirelane.client import ClientSettings, WirelaneClient
 from sources.wirelane.errors import WirelaneConfigError
@@ -38,6 +40,7 @@ SESSION_COLUMNS: dict[str, Any] = {
     # a run may read two versions of a session (changed while paging): the newest one wins
     "update_date": {"data_type": "timestamp", "timezone": True, "nullable": False, "dedup_sort": "desc"},
 }
+REQUIRED_SESSION_COLUMNS = frozenset(name for name, hints in SESSION_COLUMNS.items() if hints.get("nullable") is False)
 
 
 # Tables loaded from a full listing on every run: after a successful run, rows its listing no
@@ -158,6 +161,11 @@ def wirelane_source(
     pseudonymization_key: TSecretStrValue | None = None,
 ) -> list[DltResource]:
     """All Wirelane resources for the configured organizations (`[sources.wirelane]`)."""
+    # Sessions arrive as Arrow tables; their rows need dlt's `_dlt_id` and `_dlt_load_id` like
+    # the rows of the dict path (the tables' columns, staging's lineage), which dlt adds to Arrow
+    # items only when asked. Explicit settings (config or environment) still win.
+    for setting in ("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"):
+        os.environ.setdefault(setting, "true")
     orgs = check_organizations(list(defaults.DEFAULT_ORGANIZATIONS) if organizations is None else organizations)
     _ORGANIZATIONS[:] = orgs
     base, token = resolve_endpoints(environment, base_url, token_url)
@@ -272,31 +280,48 @@ def _sessions(
     )
     def sessions() -> Iterator[list[Row]]:
         if backfill is not None:
-            yield from _backfill_sessions(client, orgs, backfill)
+            yield from _backfill_sessions(client, orgs, backfill, privacy)
             return
         state = dlt.current.resource_state()
         per_org: dict[str, dict[str, Any]] = state.setdefault("organizations", {})
         open_sessions: dict[str, list[str]] = state.setdefault("open_sessions", {})
         for org in orgs:
             org_state = per_org.setdefault(org, {"cursor": EPOCH, "window": {}})
-            seen = yield from _scan_sessions(client, org, org_state, open_sessions, lag_s)
+            seen = yield from _scan_sessions(client, org, org_state, open_sessions, lag_s, privacy)
             api_now = parse_timestamp_iso(org_state["cursor"])
             stale = [sid for sid in _stale_open_sessions(open_sessions, org, api_now, refresh_h) if sid not in seen]
-            refreshed = [row for row in client.fan_out(partial(_fetch_session, client, org), stale) if row]
-            for row in refreshed:
-                _track_open(open_sessions, row, org)
+            refreshed = [doc for doc in client.fan_out(partial(_fetch_session, client, org), stale) if doc]
+            for doc in refreshed:
+                _track_open(open_sessions, doc, org)
             if refreshed:
-                yield refreshed
+                yield session_batch(refreshed, org, privacy)
 
-    return sessions.add_map(partial(privacy.apply, "sessions")) if privacy.enabled else sessions
+    return sessions
 
 
 CATCH_UP_PASSES = 5
 
 
+def session_batch(documents: list[Row], org: str, privacy: Pseudonymizer) -> Any:
+    """Session documents as one item for dlt: an Arrow table (the fast path), or shaped dicts
+    when the page holds something only dlt's dict path models (a list, a key of mixed types).
+    Personal fields are pseudonymized first, on the documents themselves."""
+    for document in documents:
+        privacy.apply("sessions", document)
+    try:
+        return page_table(documents, {"organization_id": org}, REQUIRED_SESSION_COLUMNS)
+    except NotTabular:
+        return [shape(document, org) for document in documents]
+
+
 def _scan_sessions(
-    client: WirelaneClient, org: str, org_state: dict[str, Any], open_sessions: dict[str, list[str]], lag_s: int
-) -> Generator[list[Row], None, set[str]]:
+    client: WirelaneClient,
+    org: str,
+    org_state: dict[str, Any],
+    open_sessions: dict[str, list[str]],
+    lag_s: int,
+    privacy: Pseudonymizer,
+) -> Generator[Any, None, set[str]]:
     """Newest first down to `cursor - lag`, then catch-up passes from the top.
 
     Versions already loaded inside the lag window (kept in `window` as session_id ->
@@ -311,19 +336,20 @@ def _scan_sessions(
     path = f"{ORG.format(organizationId=org)}/sessions"
     params = {"order_by": "updateDate", "order_direction": "desc"}
 
-    def scan(since: datetime, inclusive: bool) -> Iterator[list[Row]]:
+    def scan(since: datetime, inclusive: bool) -> Iterator[Any]:
         for page in client.pages(path, params, template=f"{ORG}/sessions"):
-            rows = [shape(s, org) for s in page]
-            recent = [r for r in rows if r["update_date"] > since or (inclusive and r["update_date"] == since)]
-            fresh = [r for r in recent if loaded.get(r["session_id"]) != r["update_date"].isoformat()]
-            for row in recent:
-                seen[row["session_id"]] = max(row["update_date"], seen.get(row["session_id"], row["update_date"]))
-            for row in fresh:
-                loaded[row["session_id"]] = row["update_date"].isoformat()
-                _track_open(open_sessions, row, org)
+            stamped = [(document, parse_timestamp(document["update_date"])) for document in page]
+            recent = [(d, u) for d, u in stamped if u > since or (inclusive and u == since)]
+            fresh = [(d, u) for d, u in recent if loaded.get(d["session_id"]) != u.isoformat()]
+            for document, update in recent:
+                sid = document["session_id"]
+                seen[sid] = max(update, seen.get(sid, update))
+            for document, update in fresh:
+                loaded[document["session_id"]] = update.isoformat()
+                _track_open(open_sessions, document, org)
             if fresh:
-                yield fresh
-            if len(recent) < len(rows):
+                yield session_batch([d for d, _ in fresh], org, privacy)
+            if len(recent) < len(stamped):
                 return  # the rest of the list is older
 
     yield from scan(cursor - timedelta(seconds=lag_s), inclusive=True)
@@ -339,8 +365,8 @@ def _scan_sessions(
     return set(seen)
 
 
-def _count(batches: Iterator[list[Row]]) -> Generator[list[Row], None, list[int]]:
-    """Re-yields batches and returns their sizes."""
+def _count(batches: Iterator[Any]) -> Generator[Any, None, list[int]]:
+    """Re-yields batches (tables or lists) and returns their sizes."""
     sizes = []
     for batch in batches:
         sizes.append(len(batch))
@@ -352,12 +378,13 @@ def parse_timestamp_iso(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
 
 
-def _track_open(open_sessions: dict[str, list[str]], row: Row, org: str) -> None:
-    if row.get("status") in defaults.FINAL_SESSION_STATUSES:
-        open_sessions.pop(row["session_id"], None)
+def _track_open(open_sessions: dict[str, list[str]], document: Row, org: str) -> None:
+    """Remembers open sessions by their creation (an API document, timestamps as the API writes them)."""
+    if document.get("status") in defaults.FINAL_SESSION_STATUSES:
+        open_sessions.pop(document["session_id"], None)
     else:
-        created = row.get("creation_date") or row["update_date"]
-        open_sessions[row["session_id"]] = [org, created.isoformat()]
+        created = document.get("creation_date") or document["update_date"]
+        open_sessions[document["session_id"]] = [org, parse_timestamp(created).isoformat()]
 
 
 def _stale_open_sessions(
@@ -373,15 +400,15 @@ def _stale_open_sessions(
 
 
 def _fetch_session(client: WirelaneClient, org: str, session_id: str) -> Row | None:
-    document = client.get_optional(
+    document: Row | None = client.get_optional(
         f"{ORG.format(organizationId=org)}/sessions/id/{session_id}", template=f"{ORG}/sessions/id/{{sessionId}}"
     )
-    return None if document is None else shape(document, org)
+    return document
 
 
 def _backfill_sessions(
-    client: WirelaneClient, orgs: list[str], window: tuple[datetime, datetime]
-) -> Iterator[list[Row]]:
+    client: WirelaneClient, orgs: list[str], window: tuple[datetime, datetime], privacy: Pseudonymizer
+) -> Iterator[Any]:
     """Sessions that started in the window (the API's date picker), without touching cursors."""
     params = {
         "date_picker_since": _api_time(window[0]),
@@ -391,7 +418,7 @@ def _backfill_sessions(
     }
     for org in orgs:
         for page in client.pages(f"{ORG.format(organizationId=org)}/sessions", params, template=f"{ORG}/sessions"):
-            yield [shape(s, org) for s in page]
+            yield session_batch(page, org, privacy)
 
 
 def _session(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) -> DltResource:
@@ -405,7 +432,7 @@ def _session(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) ->
         selected=False,
         columns=SESSION_COLUMNS,
     )
-    def session(session_ids: list[str] = dlt.config.value) -> Iterator[list[Row]]:
+    def session(session_ids: list[str] = dlt.config.value) -> Iterator[Any]:
         targets = []
         for item in session_ids:
             org, _, sid = item.partition("/")
@@ -414,11 +441,13 @@ def _session(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) ->
                     f"session {item!r} is not ORGANIZATION/SESSION_ID of a configured organization"
                 )
             targets.append((org, sid))
-        rows = [row for row in client.fan_out(lambda t: _fetch_session(client, *t), targets) if row]
-        if rows:
-            yield rows
+        for org in orgs:
+            ids = [sid for owner, sid in targets if owner == org]
+            documents = [d for d in client.fan_out(partial(_fetch_session, client, org), ids) if d]
+            if documents:
+                yield session_batch(documents, org, privacy)
 
-    return session.add_map(partial(privacy.apply, "sessions")) if privacy.enabled else session
+    return session
 
 
 # -- stations --------------------------------------------------------------------------------
