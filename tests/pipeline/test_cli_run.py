@@ -82,6 +82,10 @@ def test_backfill_and_bad_input(workspace: Workspace) -> None:
     for args, message in (
         (("run", "-r", "nope"), "unknown resource nope"),
         (("run", "-o", "../x"), "does not match the reference's pattern"),
+        (("run", "-o", "DEMOTENANT/../../admin"), "does not match the reference's pattern"),
+        (("run", "-o", "a%2Fb"), "does not match the reference's pattern"),
+        (("run", "-o", "a?page=2"), "does not match the reference's pattern"),
+        (("run", "-o", "a#b"), "does not match the reference's pattern"),
         (("run", "-d", "oracle"), "unknown; use duckdb or postgres"),
         (("backfill", "--start", "2026-10-22", "--end", "2026-10-20"), "must be before"),
         (("backfill", "--start", "yesterday", "--end", "2026-10-20"), "bad backfill date"),
