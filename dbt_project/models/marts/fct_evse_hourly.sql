@@ -1,7 +1,21 @@
 {#- The utilization spine: one row per EVSE and UTC hour over the period the data covers, with the
     minutes the EVSE was available (opening hours minus maintenance), occupied (plugged in) and
     charging (estimated), and the energy it delivered. Every utilization KPI is a ratio of sums
-    over this table. UTC hours keep DST days exact (the local 02:00 hour repeats in October). -#}
+    over this table. UTC hours keep DST days exact (the local 02:00 hour repeats in October).
+
+    Incremental: each EVSE's hours are rebuilt from the earliest hour that can have changed
+    (the start of a session changed since the last build minus the lookback, or still open; a
+    maintenance window that ended recently; its last built hour, which was partial), and new
+    hours are added up to the data's clock. Everything before stays as built. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['evse_id', 'hour_start'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns'
+    )
+}}
+
 with
 
 connectors as (
@@ -48,6 +62,43 @@ data_period as (
 
 ),
 
+{% if is_incremental() %}
+previous_build as (
+
+    select evse_id, max(hour_start) as last_hour from {{ this }} group by 1
+
+),
+
+changed_since as (
+
+    select max(last_hour) - interval '{{ var("session_lookback_hours") }} hours' as since from previous_build
+
+),
+
+rebuild_points as (
+
+    select evse_id, last_hour as from_hour from previous_build
+    union all
+    select sessions.evse_id, date_trunc('hour', sessions.started_at)
+    from sessions
+    where sessions.updated_at >= (select since from changed_since) or sessions.is_open
+    union all
+    select connectors.evse_id, date_trunc('hour', maintenance_windows.starts_at)
+    from maintenance_windows
+    inner join connectors
+        on connectors.organization_id = maintenance_windows.organization_id
+        and connectors.station_id = maintenance_windows.station_id
+    where coalesce(maintenance_windows.ends_at, maintenance_windows.starts_at) >= (select since from changed_since)
+
+),
+
+rebuild_from as (
+
+    select evse_id, min(from_hour) as from_hour from rebuild_points group by 1
+
+),
+{% endif %}
+
 evse_periods as (
 
     select
@@ -59,6 +110,10 @@ evse_periods as (
         greatest(
             data_period.first_hour,
             coalesce(date_trunc('hour', stations.onboarding_completed_at), data_period.first_hour)
+            {% if is_incremental() %}
+            -- an EVSE built before starts again where something may have changed
+            , coalesce(rebuild_from.from_hour, data_period.first_hour)
+            {% endif %}
         ) as first_hour,
         date_trunc('hour', least(data_period.observed_until, coalesce(stations.deleted_at, data_period.observed_until)))
             as last_hour,
@@ -69,6 +124,9 @@ evse_periods as (
         on stations.organization_id = connectors.organization_id
         and stations.station_id = connectors.station_id
     inner join data_period on data_period.organization_id = connectors.organization_id
+    {% if is_incremental() %}
+    left join rebuild_from on rebuild_from.evse_id = connectors.evse_id
+    {% endif %}
 
 ),
 
@@ -135,7 +193,10 @@ session_spans as (
         cast(round(greatest(sessions.energy_kwh, 0) * 10000) as bigint) as energy_units
     from sessions
     inner join data_period on data_period.organization_id = sessions.organization_id
+    -- only sessions that reach into the hours being built
+    inner join evse_periods on evse_periods.evse_id = sessions.evse_id
     where coalesce(sessions.ended_at, data_period.observed_until) > sessions.started_at
+        and coalesce(sessions.ended_at, data_period.observed_until) > evse_periods.first_hour
 
 ),
 

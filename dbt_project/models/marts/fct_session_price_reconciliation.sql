@@ -4,12 +4,27 @@
     quantities rounded to the component's step once per session, each part rounded half-up to
     the cent, VAT on the total. Integer arithmetic throughout, so the comparison is exact. -#}
 
+{{
+    config(
+        materialized='incremental',
+        unique_key='session_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns'
+    )
+}}
+
 with
 
 sessions as (
 
     select * from {{ ref('fct_charging_sessions') }}
     where status = 'closed' and price_excl_vat is not null
+    {% if is_incremental() %}
+    -- only sessions changed since the last build (with the facts' lookback); price model
+    -- versions never change once loaded, so nothing else can change a recomputed price
+        and updated_at >= (select max(built.updated_at) from {{ this }} as built)
+            - interval '{{ var("session_lookback_hours") }} hours'
+    {% endif %}
 
 ),
 
@@ -38,6 +53,7 @@ inputs as (
         sessions.organization_id,
         sessions.price_model_id,
         sessions.price_model_version_id,
+        sessions.updated_at,
         sessions.price_excl_vat as billed_excl_vat,
         sessions.vat_amount as billed_vat,
         cast(round(sessions.energy_kwh * 1000) as bigint) as energy_wh,
@@ -134,6 +150,7 @@ recomputed as (
         inputs.organization_id,
         inputs.price_model_id,
         inputs.price_model_version_id,
+        inputs.updated_at,
         inputs.billed_excl_vat,
         inputs.billed_vat,
         price_models.price_model_version_id is not null as is_computable,
@@ -166,6 +183,7 @@ compared as (
         organization_id,
         price_model_id,
         price_model_version_id,
+        updated_at,
         billed_excl_vat,
         billed_vat,
         cast((start_fee_cents + energy_cents + time_cents) / 100.0 as numeric(18, 4)) as recomputed_excl_vat,
