@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -99,6 +101,11 @@ class SimulatorState:
     fault_config: faults.FaultConfig = field(default_factory=faults.FaultConfig)
     fault_rng: random.Random = field(default_factory=lambda: random.Random(0))
     requests: dict[str, int] = field(default_factory=dict)
+    # A 429's Retry-After, as the API sees it: requests that arrive while a client was told to
+    # wait (after a grace for those already on their way) are counted, so tests can tell a
+    # client that honours it from one that hammers on.
+    retry_after_window: tuple[float, float] = (0.0, 0.0)
+    requests_during_retry_after: int = 0
     base_lifetime_s: int = 3600
     _orderings: OrderedDict[tuple[Any, ...], np.ndarray[Any, Any]] = field(default_factory=OrderedDict)
     _pages: OrderedDict[tuple[Any, ...], bytes] = field(default_factory=OrderedDict)
@@ -139,6 +146,8 @@ class SimulatorState:
                 self._page_bytes += len(cached)
         return cached
 
+
+RETRY_AFTER_GRACE_S = 0.25  # requests sent before the client read the 429 may still arrive
 
 Handler = Callable[[SimulatorState, Organization, JSON, Request], Awaitable[Response] | Response]
 
@@ -332,10 +341,15 @@ def _api_endpoint(state: SimulatorState, operation: str, path: str) -> Callable[
 
     async def endpoint(request: Request) -> Response:
         state.requests[operation] = state.requests.get(operation, 0) + 1
+        now = time.monotonic()
+        if state.retry_after_window[0] <= now < state.retry_after_window[1]:
+            state.requests_during_retry_after += 1
         cfg, rng, url_path = state.fault_config, state.fault_rng, request.url.path
         if cfg.revoke_tokens.fires(url_path, rng):
             state.tokens.revoke_all()
         if cfg.rate_limit.fires(url_path, rng):
+            wait = cfg.rate_limit.retry_after
+            state.retry_after_window = (now + RETRY_AFTER_GRACE_S, max(state.retry_after_window[1], now + wait))
             error = ApiError(429, "too_many_requests", "Rate limit exceeded, retry later")
             return _error(error, {"Retry-After": str(cfg.rate_limit.retry_after)})
         if cfg.server_error.fires(url_path, rng):
@@ -432,6 +446,7 @@ def stats(state: SimulatorState) -> JSON:
         "requests": {
             "total": sum(v for k, v in state.requests.items() if k != "token"),
             "by_operation": dict(state.requests),
+            "during_retry_after": state.requests_during_retry_after,
         },
         "tokens_issued": dict(state.tokens.issued),
         "changes": dict(world.changes),
@@ -485,6 +500,22 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
         removed = {"members": before[0] - len(org.member_indices), "stations": before[1] - len(org.station_indices)}
         return _json(removed)
 
+    async def post_organization(request: Request) -> Response:
+        """Adds an organization with nothing in it yet, as a newly onboarded customer has."""
+        try:
+            payload = orjson.loads(await request.body() or b"{}")
+            org_id = payload["id"]
+            if not isinstance(org_id, str) or not ORGANIZATION_ID.match(org_id):
+                raise ValueError(f"{org_id!r} does not match {ORGANIZATION_ID.pattern}")
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            return _error(ApiError(400, "validation_error", f'Body must be {{"id": ORGANIZATION_ID}} ({error})'))
+        world = state.world
+        if world.org_by_id(org_id) is None:
+            world.organizations.append(
+                Organization(index=len(world.organizations), id=org_id, tenant=org_id[:5].lower(), country="DE")
+            )
+        return _json({"organizations": [org.id for org in world.organizations]})
+
     async def post_revoke(request: Request) -> Response:
         state.tokens.revoke_all()
         return _json({"revoked": True})
@@ -499,10 +530,12 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
         Route("/_simulator/faults", post_faults, methods=["POST"]),
         Route("/_simulator/revoke-tokens", post_revoke, methods=["POST"]),
         Route("/_simulator/remove", post_remove, methods=["POST"]),
+        Route("/_simulator/organizations", post_organization, methods=["POST"]),
         Route("/openapi.json", get_openapi, methods=["GET"]),
     ]
 
 
+ORGANIZATION_ID = re.compile(r"^[a-zA-Z0-9-_]+$")  # the reference's organizationId pattern
 API_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}$"
 
 

@@ -209,7 +209,10 @@ class WirelaneClient:
             raise _Retryable(type(error).__name__) from None
         if response.status_code in RETRY_STATUSES:
             notify(response.status_code, failed=True)
-            raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
+            retry_after = _retry_after(response)
+            if retry_after is not None:
+                self.rate.pause(min(retry_after, self.settings.max_backoff_s))
+            raise _Retryable(f"HTTP {response.status_code}", retry_after)
         if response.status_code >= 400:
             notify(response.status_code, failed=False)  # an answer, if not the one hoped for
             return None, response

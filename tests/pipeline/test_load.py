@@ -161,34 +161,6 @@ def test_state_comes_back_from_the_destination(workspace: Workspace) -> None:
     assert_sessions_equal(workspace)
 
 
-def test_tokens_expiring_and_revoked_mid_run(workspace: Workspace) -> None:
-    workspace.api.admin(
-        "POST", "faults", {"token_lifetime_s": 2, "revoke_tokens": {"every": 40}, "slow": {"every": 25, "delay_s": 1.0}}
-    )
-    summary = load.run("duckdb")
-    assert summary.token_requests >= 2
-    assert workspace.api.admin("GET", "faults").json()["revoke_tokens"]["injected"] >= 2
-    workspace.api.admin("POST", "faults", {"profile": "none"})
-    assert_sessions_equal(workspace)
-
-
-def test_transient_faults_are_retried(workspace: Workspace) -> None:
-    workspace.api.admin(
-        "POST",
-        "faults",
-        {
-            "rate_limit": {"every": 7, "retry_after": 1},
-            "server_error": {"every": 11},
-            "drop": {"every": 13},
-            "malformed_json": {"every": 17},
-        },
-    )
-    summary = load.run("duckdb", resources=["sessions", "charging_stations"])
-    assert summary.retries > 0
-    workspace.api.admin("POST", "faults", {"profile": "none"})
-    assert_sessions_equal(workspace)
-
-
 def test_configuration_errors_are_one_clear_line(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(WirelaneConfigError, match="does not match the reference's pattern"):
         load.run("duckdb", organizations=["../x"])
