@@ -243,6 +243,8 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 def _warehouse(destination: str) -> Warehouse:
     """The warehouse a command works on, or exit 2 when the configuration names none."""
+    from dlt.common.configuration.exceptions import ConfigProviderException
+
     from pipelines.warehouse import locate
     from sources.wirelane.errors import WirelaneConfigError
 
@@ -252,6 +254,17 @@ def _warehouse(destination: str) -> Warehouse:
         return locate(destination)  # type: ignore[arg-type]
     except WirelaneConfigError as error:
         raise fail(str(error), 2) from None
+    except ConfigProviderException as error:  # dlt reads .dlt/*.toml at the first setting asked for
+        raise fail(_unreadable_settings(error), 2) from None
+
+
+def _unreadable_settings(error: Exception) -> str:
+    """A config.toml or secrets.toml that is not TOML: which file, where, and nothing of its
+    content but what the parser quotes (one character)."""
+    paths = [path for path in getattr(error, "full_paths", []) if Path(path).is_file()]
+    where = " or ".join(paths) or getattr(error, "file_name", "a settings file")
+    detail = str(error).strip().splitlines()[-1]
+    return f"{where} is not valid TOML ({detail}); fix the file"
 
 
 def _failed(where: Warehouse, command: str, error: BaseException, signals: _Signals) -> typer.Exit:

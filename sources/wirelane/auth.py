@@ -23,7 +23,7 @@ from typing import Literal
 import httpx
 import tenacity
 
-from sources.wirelane.errors import WirelaneAuthError
+from sources.wirelane.errors import WirelaneAuthError, WirelaneConfigError
 
 Grant = Literal["password", "client_credentials"]
 
@@ -54,7 +54,7 @@ class _TransientTokenFailure(Exception):
 class WirelaneAuth(httpx.Auth):
     def __init__(self, settings: OAuthSettings, http: httpx.Client) -> None:
         if settings.grant == "password" and (not settings.username or settings.password is None):
-            raise WirelaneAuthError("the password grant needs sources.wirelane.credentials.username and .password")
+            raise WirelaneConfigError("the password grant needs sources.wirelane.credentials.username and .password")
         self.settings = settings
         self._http = http  # for token requests only (no auth, its own retries)
         self._token: _Token | None = None

@@ -154,6 +154,23 @@ def test_failures_are_one_line_and_change_nothing(workspace: Workspace) -> None:
             f"cannot get a token from {nowhere}/token: ConnectError",
         ),
         (
+            "incomplete credentials",
+            ("run", "-r", "members"),
+            {k: v for k, v in WRONG_PASSWORD.items() if not k.endswith(("USERNAME", "PASSWORD"))},
+            (),
+            2,
+            "the password grant needs sources.wirelane.credentials.username and .password",
+        ),
+        ("unknown resource", ("run", "-r", "sessions,chargers"), {}, (), 2, "unknown resource chargers; choose from"),
+        (
+            "plain http outside loopback",
+            ("run", "-r", "members"),
+            {"SOURCES__WIRELANE__BASE_URL": "http://api.wirelane.com/apis/emc"},
+            (),
+            2,
+            "must use https outside loopback",
+        ),
+        (
             "postgres without a DSN",
             ("run", "-d", "postgres"),
             {},
@@ -170,6 +187,19 @@ def test_failures_are_one_line_and_change_nothing(workspace: Workspace) -> None:
         assert result.stdout == "", name
         assert "s3cret-wrong-Password" not in result.stdout + result.stderr
         assert fingerprint(workspace) == before, f"{name}: the warehouse changed"
+    # a secrets file that is not TOML: the file and the place, never its content
+    secrets = workspace.root / ".dlt" / "secrets.toml"
+    secrets.parent.mkdir(exist_ok=True)
+    secrets.write_text('[sources.wirelane.credentials\npassword = "s3cret-wrong-Password"\n')
+    for args in (("run",), ("status",), ("transform",)):
+        result = run_cli(workspace, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.strip() == (
+            "error: ./.dlt/secrets.toml is not valid TOML (Unexpected character: '\\n' at line 1 col 29); fix the file"
+        ), args
+        assert "s3cret" not in result.stderr
+    secrets.unlink()
+    assert fingerprint(workspace) == before
     # the same failure for a log shipper: one JSON object, and no secret even when logging everything
     result = run_cli(
         workspace, "--log-format", "json", "--log-level", "debug", "run", "-r", "members", env=WRONG_PASSWORD
