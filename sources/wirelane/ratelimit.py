@@ -15,9 +15,9 @@ import time
 
 class TokenBucket:
     def __init__(self, rate_per_s: float, burst: float | None = None) -> None:
-        if rate_per_s <= 0:
-            raise ValueError("requests_per_second must be positive")
-        self.rate = rate_per_s
+        if rate_per_s < 0:
+            raise ValueError("requests_per_second must be positive, or 0 for no client-side limit")
+        self.rate = rate_per_s  # 0: no limit of ours; the concurrency and the API's Retry-After govern
         self.capacity = burst if burst is not None else max(1.0, rate_per_s)
         self._tokens = self.capacity
         self._updated = time.monotonic()
@@ -38,6 +38,8 @@ class TokenBucket:
                 now = time.monotonic()
                 if now < self._paused_until:
                     wait = self._paused_until - now
+                elif not self.rate:
+                    return
                 else:
                     self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
                     self._updated = now

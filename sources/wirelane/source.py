@@ -171,6 +171,10 @@ def wirelane_source(
     base, token = resolve_endpoints(environment, base_url, token_url)
     if page_size < 1 or page_size > 1_000_000:
         raise WirelaneConfigError("sources.wirelane.page_size must be between 1 and 1000000")
+    if requests_per_second < 0:
+        raise WirelaneConfigError(
+            "sources.wirelane.requests_per_second must be positive, or 0 for no client-side limit"
+        )
     client = build_client(
         base,
         token,
