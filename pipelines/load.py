@@ -7,6 +7,7 @@ configure the source and the destination; the pipeline's working folder follows
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.common.storages.load_package import TPackageJobState
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.wirelane import source as wirelane
@@ -27,6 +29,7 @@ DEFAULT_DATASET = "wirelane_raw"
 DEFAULT_DUCKDB_FILE = "wirelane.duckdb"
 # new columns and tables are welcome, a column changing type is not
 SCHEMA_CONTRACT: Any = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
+log = logging.getLogger("wirelane_sync.load")
 
 
 @dataclass
@@ -93,6 +96,8 @@ def run(
             options["loader_file_format"] = "parquet"  # insert_values on DuckDB 2.0 is slow and huge
         if full_refresh:
             options["refresh"] = "drop_sources"
+        else:
+            pipeline = _finish_interrupted_load(pipeline, options, destination, dataset)
         info: LoadInfo = pipeline.run(source, **options)
         info.raise_on_failed_jobs()
     except PipelineStepFailed as failure:
@@ -122,6 +127,54 @@ def run(
         schema_changes=changes,
         tables=set(pipeline.default_schema.data_table_names()),
     )
+
+
+def _finish_interrupted_load(
+    pipeline: dlt.Pipeline, options: dict[str, Any], destination: Destination, dataset: str
+) -> dlt.Pipeline:
+    """Loads what a killed run extracted but did not load, before extracting anew; returns the
+    pipeline to go on with.
+
+    dlt's `run` loads pending packages and then returns without extracting, so without this the
+    run after a crash would only bring the warehouse up to the crash, not up to the API. The
+    pending package also carries the state (cursors) its rows belong to, which is why it is
+    loaded rather than dropped: its rows and its cursor land together.
+
+    Except when the killed run had already begun loading it: dlt would then run again the jobs
+    it had not marked done, among them copies into the staging dataset that had committed just
+    before the kill, and it does not empty the staging tables when it resumes a package, so
+    their rows would be merged twice (child rows of every table, SCD2 versions). Such a package
+    is forgotten with the rest of the working folder instead; the next extraction starts from
+    the state of the last completed load (dlt restores it from the destination, where the
+    package's own state row is ignored without its `_dlt_loads` entry) and loads everything
+    since again, which the merges absorb.
+
+    A first load killed before it created the dataset leaves packages for a destination that has
+    none: dlt then resets the working folder (packages and state) instead, and `run` returns
+    None; the extraction that follows starts from nothing, as a first load should.
+    """
+    if not pipeline.has_pending_data:
+        return pipeline
+    begun = [
+        load_id
+        for load_id in pipeline.list_normalized_load_packages()
+        if any(pipeline.get_load_package_info(load_id).jobs.get(state) for state in _BEGUN)
+    ]
+    if begun:
+        log.info("an interrupted run had begun loading %s: loading from the last completed load again", begun[0])
+        pipeline.drop()
+        return make_pipeline(destination, dataset)
+    log.info("loading the pending packages of an interrupted run first")
+    pending = {k: v for k, v in options.items() if k == "loader_file_format"}
+    info: LoadInfo | None = pipeline.run(None, **pending)  # dlt's annotation says LoadInfo; see above
+    if info is None:
+        log.info("the destination had no dataset for them: dlt reset the working folder, loading anew")
+    else:
+        info.raise_on_failed_jobs()
+    return pipeline
+
+
+_BEGUN: tuple[TPackageJobState, ...] = ("started_jobs", "completed_jobs", "failed_jobs")
 
 
 def _mark_deleted(pipeline: dlt.Pipeline, info: LoadInfo, source: Any) -> None:

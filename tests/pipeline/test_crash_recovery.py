@@ -1,0 +1,242 @@
+"""Process and machine faults: a killed run, a restarted Postgres, a locked DuckDB file, a full disk.
+
+The promise: whatever the machine does, the warehouse ends up exactly equal to the API, or the
+run fails loudly (a non-zero exit and one `error: ...` line on stderr) and the next run without
+the fault makes it equal; data already loaded is never lost or corrupted. Every run is a real
+`wirelane-sync run --no-transform` process; "equal" is `api_equality.assert_equal`. The API
+and network faults are in `test_fault_matrix.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.pipeline.api_equality import Fetch, assert_equal, duckdb_fetch, snapshot
+from tests.pipeline.conftest import Workspace
+
+CLI = [str(Path(sys.executable).with_name("wirelane-sync")), "--progress", "off"]
+RUN = [*CLI, "run", "--no-transform"]
+SEED = 20261101
+PHASES = ("extract", "normalize", "load")
+
+
+@pytest.fixture
+def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("SOURCES__WIRELANE__PSEUDONYMIZE", "false")  # compared with the API in clear
+    monkeypatch.setenv("SOURCES__WIRELANE__REQUESTS_PER_SECOND", "400")
+    return workspace
+
+
+@dataclass
+class Place:
+    """Where a run keeps its things: the working directory (with wirelane.duckdb) and DLT_DATA_DIR."""
+
+    root: Path
+
+    @property
+    def duckdb_file(self) -> Path:
+        return self.root / "wirelane.duckdb"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "dlt"
+
+    @property
+    def pipeline_dir(self) -> Path:
+        return self.data_dir / "pipelines" / "wirelane"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, "DLT_DATA_DIR": str(self.data_dir), **extra}
+
+    def fetch(self) -> Fetch:
+        return duckdb_fetch(str(self.duckdb_file))
+
+
+def run(place: Place, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*RUN, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=place.root,
+        env=env or place.env(),
+    )
+
+
+def run_ok(place: Place, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = run(place, *args, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """A failed run: a non-zero exit and exactly one `error: ...` line on stderr."""
+    assert result.returncode != 0, "the run should have failed"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+    return lines[0]
+
+
+def current_snapshot(place: Place) -> dict[str, list[str]]:
+    return snapshot(place.fetch()) if place.duckdb_file.exists() else {}
+
+
+# -- SIGKILL -----------------------------------------------------------------------------------
+def _names(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def stage(pipeline_dir: Path, loaded_before: set[str]) -> int:
+    """How far the newest package of a run got, from dlt's working folder: 0 nothing yet,
+    1 extracting, 2 extracted or normalizing, 3 normalized or loading, 4 loaded."""
+    normalize, load = pipeline_dir / "normalize", pipeline_dir / "load"
+    if _names(load / "loaded") - loaded_before:
+        return 4
+    if _names(load / "normalized"):
+        return 3
+    if _names(load / "new") or _names(normalize / "extracted"):
+        return 2
+    extracting = [p for p in normalize.iterdir() if p.is_dir() and p.name != "extracted"] if normalize.is_dir() else []
+    return 1 if any(_names(p) for p in extracting) else 0
+
+
+# Watched runs ask the API more slowly than the others (400/s), so that their extraction lasts
+# long enough to be cut at seeded points of it.
+WATCHED_RATE = "100"
+# where in a phase the kills fall: a seeded fraction of how long the phase took in a normal run
+KILL_WINDOWS = {"extract": (0.05, 0.7), "normalize": (0.0, 0.5), "load": (0.0, 0.8)}
+STAGE_NAMES = {0: "before extract", 1: "extract", 2: "normalize", 3: "load", 4: "after load"}
+
+
+def begun_jobs(pipeline_dir: Path) -> int:
+    """Jobs of a package being loaded that dlt had started or finished."""
+    packages = list((pipeline_dir / "load" / "normalized").glob("*"))
+    return sum(len(_names(p / "started_jobs")) + len(_names(p / "completed_jobs")) for p in packages)
+
+
+@dataclass
+class Watched:
+    """A run watched through dlt's working folder: when each stage began (seconds after the
+    start), the phase it was in when it ended (or was killed), and what it left."""
+
+    began: dict[int, float]
+    hit: str
+    begun_jobs: int
+    returncode: int
+    stderr: str
+
+
+def watched_run(place: Place, kill_at: tuple[str, float] | None = None) -> Watched:
+    """A run in its own process group; with `kill_at = (phase, delay)` the group is SIGKILLed
+    `delay` seconds after the run's package entered that phase, else it runs to its end."""
+    trigger = PHASES.index(kill_at[0]) + 1 if kill_at else 5
+    loaded_before = _names(place.pipeline_dir / "load" / "loaded")
+    log = place.root / "watched.stderr"
+    began: dict[int, float] = {}
+    with log.open("w") as stderr:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            RUN,
+            cwd=place.root,
+            env=place.env(SOURCES__WIRELANE__REQUESTS_PER_SECOND=WATCHED_RATE),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        try:
+            while process.poll() is None and max(began, default=0) < trigger:
+                now = stage(place.pipeline_dir, loaded_before)
+                for reached in range(1, now + 1):
+                    began.setdefault(reached, time.monotonic() - started)
+                assert time.monotonic() - started < 120, "the run took more than 120 s"
+                time.sleep(0.005)
+            if kill_at is not None:
+                assert process.poll() is None, f"the run ended before its {kill_at[0]}: {log.read_text()[-2000:]}"
+                time.sleep(kill_at[1])
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+    hit = stage(place.pipeline_dir, loaded_before)
+    return Watched(began, STAGE_NAMES[hit], begun_jobs(place.pipeline_dir), process.returncode, log.read_text())
+
+
+def session_ids(place: Place) -> list[Any]:
+    """Every session_id the warehouse holds (none while it has no sessions table)."""
+    if not place.duckdb_file.exists():
+        return []
+    fetch = place.fetch()
+    if not fetch(
+        "select 1 from information_schema.tables where table_schema = 'wirelane_raw' and table_name = 'sessions'"
+    ):
+        return []
+    return [row["session_id"] for row in fetch("select session_id from wirelane_raw.sessions")]
+
+
+def test_sigkill_in_extract_normalize_and_load_then_one_run_makes_it_equal(ws: Workspace, tmp_path: Path) -> None:
+    """Ten seeded kills, spread over the three phases of a first load and of incremental runs;
+    after each, one normal run makes the warehouse equal to the API."""
+    rng = random.Random(SEED)
+    # a normal first load, watched, to learn how long each phase lasts
+    base = Place(tmp_path / "incremental")
+    base.root.mkdir()
+    normal = watched_run(base)
+    assert normal.returncode == 0 and normal.hit == "after load", normal.stderr[-3000:]
+    assert set(normal.began) == {1, 2, 3, 4}, normal.began
+    lasts = {phase: normal.began[i + 2] - normal.began[i + 1] for i, phase in enumerate(PHASES)}
+    print(f"a normal first load: {', '.join(f'{p} {s:.2f} s' for p, s in lasts.items())}", flush=True)
+    assert_equal(base.fetch(), ws.api)
+    hits: list[tuple[int, str, str, str, int]] = []
+    for trial in range(10):
+        target = PHASES[trial % len(PHASES)]
+        first_load = trial % 4 == 0  # trials 0, 4, 8: extract, normalize, load into an empty warehouse
+        if first_load:
+            place = Place(tmp_path / f"first-load-{trial}")
+            place.root.mkdir()
+        else:
+            place = base
+            ws.api.admin("POST", "advance", {"minutes": rng.randint(30, 300)}).raise_for_status()
+        before = current_snapshot(place)
+        sessions_before = set(session_ids(place))
+        delay = rng.uniform(*KILL_WINDOWS[target]) * lasts[target]
+        killed = watched_run(place, (target, delay))
+        phase, jobs = killed.hit, killed.begun_jobs
+        kind = "first load" if first_load else "incremental"
+        hits.append((trial, kind, target, phase, jobs))
+        where = f"trial {trial} ({kind}, aimed at {target} +{delay:.2f} s, hit {phase}, {jobs} jobs begun)"
+        print(where, flush=True)
+        assert killed.returncode == -signal.SIGKILL, where
+        if phase in ("before extract", "extract", "normalize"):
+            assert current_snapshot(place) == before, f"{where}: the killed run changed the warehouse"
+        else:
+            ids = session_ids(place)
+            assert len(ids) == len(set(ids)), f"{where}: the killed run left duplicate sessions"
+            assert sessions_before <= set(ids), f"{where}: the killed run lost sessions"
+        recovery = run_ok(place)
+        if phase == "load" and jobs:
+            expected = "had begun loading"
+        elif phase in ("normalize", "load"):
+            expected = "loading the pending packages of an interrupted run first"
+        else:
+            expected = ""
+        assert expected in recovery.stderr, f"{where}: {recovery.stderr}"
+        try:
+            assert_equal(place.fetch(), ws.api)
+        except AssertionError as error:
+            raise AssertionError(f"{where}, then a normal run: {error}") from None
+    report = "\n".join(f"trial {t} ({k}): aimed at {a}, hit {p}, {j} jobs begun" for t, k, a, p, j in hits)
+    for phase in PHASES:
+        assert any(hit == phase for _, _, _, hit, _ in hits), f"no kill hit {phase}:\n{report}"
+    # the case that needs more than resuming: a load cut short after some of its jobs ran
+    assert any(hit == "load" and jobs for _, _, _, hit, jobs in hits), f"no kill cut a running load:\n{report}"
