@@ -9,20 +9,25 @@ and network faults are in `test_fault_matrix.py`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import resource
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.pipeline.api_equality import Fetch, assert_equal, duckdb_fetch, snapshot
+from tests.pipeline.api_equality import Fetch, assert_equal, duckdb_fetch, postgres_fetch, snapshot
 from tests.pipeline.conftest import Workspace
+from tests.postgres_server import PostgresServer
 
 CLI = [str(Path(sys.executable).with_name("wirelane-sync")), "--progress", "off"]
 RUN = [*CLI, "run", "--no-transform"]
@@ -42,6 +47,7 @@ class Place:
     """Where a run keeps its things: the working directory (with wirelane.duckdb) and DLT_DATA_DIR."""
 
     root: Path
+    dlt_dir: Path | None = None  # DLT_DATA_DIR, ./dlt unless given
 
     @property
     def duckdb_file(self) -> Path:
@@ -49,7 +55,7 @@ class Place:
 
     @property
     def data_dir(self) -> Path:
-        return self.root / "dlt"
+        return self.dlt_dir or self.root / "dlt"
 
     @property
     def pipeline_dir(self) -> Path:
@@ -62,7 +68,9 @@ class Place:
         return duckdb_fetch(str(self.duckdb_file))
 
 
-def run(place: Place, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    place: Place, *args: str, env: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*RUN, *args],
         capture_output=True,
@@ -71,6 +79,7 @@ def run(place: Place, *args: str, env: dict[str, str] | None = None) -> subproce
         check=False,
         cwd=place.root,
         env=env or place.env(),
+        preexec_fn=preexec_fn,
     )
 
 
@@ -137,19 +146,26 @@ class Watched:
     stderr: str
 
 
-def watched_run(place: Place, kill_at: tuple[str, float] | None = None) -> Watched:
-    """A run in its own process group; with `kill_at = (phase, delay)` the group is SIGKILLed
-    `delay` seconds after the run's package entered that phase, else it runs to its end."""
-    trigger = PHASES.index(kill_at[0]) + 1 if kill_at else 5
+def watched_run(
+    place: Place,
+    at: tuple[str, float] | None = None,
+    then: Callable[[], None] | None = None,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Watched:
+    """A run in its own process group, watched through dlt's working folder. With `at = (phase,
+    delay)`, `delay` seconds after the run's package entered that phase the group is SIGKILLed,
+    or `then` is called and the run goes on to its end; without, it just runs to its end."""
+    trigger = PHASES.index(at[0]) + 1 if at else 5
     loaded_before = _names(place.pipeline_dir / "load" / "loaded")
-    log = place.root / "watched.stderr"
+    log = place.root / f"watched-{len(list(place.root.glob('watched-*.stderr')))}.stderr"
     began: dict[int, float] = {}
     with log.open("w") as stderr:
         started = time.monotonic()
         process = subprocess.Popen(
-            RUN,
+            [*RUN, *args],
             cwd=place.root,
-            env=place.env(SOURCES__WIRELANE__REQUESTS_PER_SECOND=WATCHED_RATE),
+            env=env or place.env(SOURCES__WIRELANE__REQUESTS_PER_SECOND=WATCHED_RATE),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,
@@ -161,9 +177,12 @@ def watched_run(place: Place, kill_at: tuple[str, float] | None = None) -> Watch
                     began.setdefault(reached, time.monotonic() - started)
                 assert time.monotonic() - started < 120, "the run took more than 120 s"
                 time.sleep(0.005)
-            if kill_at is not None:
-                assert process.poll() is None, f"the run ended before its {kill_at[0]}: {log.read_text()[-2000:]}"
-                time.sleep(kill_at[1])
+            if at is not None:
+                assert process.poll() is None, f"the run ended before its {at[0]}: {log.read_text()[-2000:]}"
+                time.sleep(at[1])
+                if then is not None:
+                    then()
+                    process.wait(timeout=120)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -240,3 +259,129 @@ def test_sigkill_in_extract_normalize_and_load_then_one_run_makes_it_equal(ws: W
         assert any(hit == phase for _, _, _, hit, _ in hits), f"no kill hit {phase}:\n{report}"
     # the case that needs more than resuming: a load cut short after some of its jobs ran
     assert any(hit == "load" and jobs for _, _, _, hit, jobs in hits), f"no kill cut a running load:\n{report}"
+
+
+# -- Postgres restarted ------------------------------------------------------------------------
+def test_postgres_restarted_while_a_load_runs(ws: Workspace, postgres: PostgresServer, tmp_path: Path) -> None:
+    """The server restarts (a fast shutdown: sessions cut, transactions rolled back) while the
+    run writes, once in a first load and once in an incremental run: the run succeeds or fails
+    with one line, and the next normal run makes the warehouse equal to the API."""
+    fetch = postgres_fetch(postgres.dsn)
+    fetch("drop schema if exists wirelane_raw cascade; drop schema if exists wirelane_raw_staging cascade; select 1")
+    place = Place(tmp_path / "postgres")
+    place.root.mkdir()
+    env = place.env(
+        DESTINATION__POSTGRES__CREDENTIALS=postgres.dsn, SOURCES__WIRELANE__REQUESTS_PER_SECOND=WATCHED_RATE
+    )
+    rng = random.Random(SEED)
+
+    def restart() -> None:
+        postgres.stop("fast")
+        postgres.start()
+
+    for kind in ("first load", "incremental"):
+        if kind == "incremental":
+            ws.api.admin("POST", "advance", {"minutes": 240}).raise_for_status()
+        delay = rng.uniform(0.0, 0.5)
+        cut = watched_run(place, ("load", delay), then=restart, args=("-d", "postgres"), env=env)
+        outcome = cut.stderr.strip().splitlines()[-1] if cut.returncode else "success"
+        print(f"{kind}: Postgres restarted {delay:.2f} s into the load: exit {cut.returncode}, {outcome}", flush=True)
+        if cut.returncode != 0:
+            assert cut.returncode == 1, cut.stderr[-3000:]
+            assert one_error_line(subprocess.CompletedProcess([], 1, "", cut.stderr)) == outcome
+            assert "the connection to the destination failed" in outcome, outcome
+        else:  # the restart did cut connections: dlt retried jobs (its own log says so) and finished
+            assert "retried in load" in cut.stderr, "the restart missed the load"
+        normal = run(place, "-d", "postgres", env=env)
+        assert normal.returncode == 0, normal.stderr[-3000:]
+        assert_equal(fetch, ws.api)
+
+
+# -- a DuckDB file another process holds --------------------------------------------------------
+def test_a_duckdb_file_held_open_by_a_reader_is_refused_in_one_line(ws: Workspace, tmp_path: Path) -> None:
+    """A BI tool or a notebook has the file open (read-only, in another process): DuckDB lets
+    no writer in, the run says so in one line and changes nothing; once the reader is gone the
+    next run makes the warehouse equal to the API."""
+    place = Place(tmp_path / "locked")
+    place.root.mkdir()
+    run_ok(place)
+    ws.api.admin("POST", "advance", {"minutes": 240}).raise_for_status()
+    before = snapshot(place.fetch())
+    hold = f"import duckdb, time; con = duckdb.connect({str(place.duckdb_file)!r}, read_only=True); print('open', flush=True); time.sleep(120)"
+    reader = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        refused = run(place)
+    finally:
+        reader.kill()
+        reader.wait()
+    line = one_error_line(refused)
+    print(line)
+    assert refused.returncode == 1
+    assert f"the DuckDB file {place.duckdb_file} is in use by another process" in line, line
+    assert f"(PID {reader.pid}, " in line, line
+    assert snapshot(place.fetch()) == before, "a refused run changed the warehouse"
+    run_ok(place)
+    assert_equal(place.fetch(), ws.api)
+
+
+# -- a full disk --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted on `folder` (root may mount here; if not, the test is skipped)."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def no_bigger_than(limit: int) -> Callable[[], None]:
+    """For `preexec_fn`: files the run writes cannot grow past `limit` bytes (EFBIG, not a signal)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "fsize"])
+def test_a_full_disk_fails_in_one_line_and_changes_nothing(ws: Workspace, tmp_path: Path, how: str) -> None:
+    """The pipeline folder's disk fills up during an incremental run: a real small tmpfs with
+    only a few KB left, or (where mounting is refused, and always in addition) a file-size limit
+    on the process. The run fails with one line saying so, the warehouse keeps exactly what it
+    had, and once there is room the next run makes it equal to the API."""
+    with contextlib.ExitStack() as stack:
+        place = Place(tmp_path / "full")
+        place.root.mkdir()
+        if how == "tmpfs":
+            place.dlt_dir = stack.enter_context(small_disk(tmp_path / "disk", "32m")) / "dlt"
+        run_ok(place)
+        assert_equal(place.fetch(), ws.api)
+        before = snapshot(place.fetch())
+        ws.api.admin("POST", "advance", {"minutes": 240}).raise_for_status()
+        filler = tmp_path / "disk" / "filler"
+        if how == "tmpfs":
+            with filler.open("wb") as out:  # leave 48 KB
+                out.truncate(0)
+                out.write(b"\0" * (shutil.disk_usage(filler.parent).free - 48 * 1024))
+            failed = run(place)
+        else:
+            failed = run(place, preexec_fn=no_bigger_than(48 * 1024))
+        line = failed.stderr.strip().splitlines()[-1] if failed.stderr.strip() else ""
+        print(f"{how}: exit {failed.returncode}: {failed.stderr[-2000:]}")
+        assert failed.returncode == 1, failed.stderr[-3000:]
+        assert [x for x in failed.stderr.splitlines() if x.startswith("error: ")] == [line], failed.stderr[-3000:]
+        assert "no space left to write in " in line and "free space on that disk (DLT_DATA_DIR" in line, line
+        assert "Traceback" not in failed.stderr, failed.stderr[-3000:]
+        assert snapshot(place.fetch()) == before, "a run that found the disk full changed the warehouse"
+        if how == "tmpfs":
+            filler.unlink()
+        run_ok(place)
+        assert_equal(place.fetch(), ws.api)
