@@ -89,11 +89,11 @@ def run_ok(place: Place, *args: str, env: dict[str, str] | None = None) -> subpr
     return result
 
 
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+def one_error_line(returncode: int, stderr: str) -> str:
     """A failed run: a non-zero exit and exactly one `error: ...` line on stderr."""
-    assert result.returncode != 0, "the run should have failed"
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+    assert returncode != 0, "the run should have failed"
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-3000:]
     return lines[0]
 
 
@@ -230,12 +230,14 @@ def test_sigkill_in_extract_normalize_and_load_then_one_run_makes_it_equal(ws: W
         sessions_before = set(session_ids(place))
         delay = rng.uniform(*KILL_WINDOWS[target]) * lasts[target]
         killed = watched_run(place, (target, delay))
-        phase, jobs = killed.hit, killed.begun_jobs
+        # a load that finished within the delay was not killed: a trial that hit no phase
+        phase = "finished first" if killed.returncode == 0 else killed.hit
+        jobs = killed.begun_jobs
         kind = "first load" if first_load else "incremental"
         hits.append((trial, kind, target, phase, jobs))
         where = f"trial {trial} ({kind}, aimed at {target} +{delay:.2f} s, hit {phase}, {jobs} jobs begun)"
         print(where, flush=True)
-        assert killed.returncode == -signal.SIGKILL, where
+        assert killed.returncode in (0, -signal.SIGKILL), f"{where}: {killed.stderr[-3000:]}"
         if phase in ("before extract", "extract", "normalize"):
             assert current_snapshot(place) == before, f"{where}: the killed run changed the warehouse"
         else:
@@ -288,7 +290,7 @@ def test_postgres_restarted_while_a_load_runs(ws: Workspace, postgres: PostgresS
         print(f"{kind}: Postgres restarted {delay:.2f} s into the load: exit {cut.returncode}, {outcome}", flush=True)
         if cut.returncode != 0:
             assert cut.returncode == 1, cut.stderr[-3000:]
-            assert one_error_line(subprocess.CompletedProcess([], 1, "", cut.stderr)) == outcome
+            assert one_error_line(cut.returncode, cut.stderr) == outcome
             assert "the connection to the destination failed" in outcome, outcome
         else:  # the restart did cut connections: dlt retried jobs (its own log says so) and finished
             assert "retried in load" in cut.stderr, "the restart missed the load"
@@ -315,7 +317,7 @@ def test_a_duckdb_file_held_open_by_a_reader_is_refused_in_one_line(ws: Workspac
     finally:
         reader.kill()
         reader.wait()
-    line = one_error_line(refused)
+    line = one_error_line(refused.returncode, refused.stderr)
     print(line)
     assert refused.returncode == 1
     assert f"the DuckDB file {place.duckdb_file} is in use by another process" in line, line
