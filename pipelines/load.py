@@ -100,6 +100,11 @@ def run(
             options["loader_file_format"] = "parquet"  # insert_values on DuckDB 2.0 is slow and huge
         if full_refresh:
             options["refresh"] = "drop_sources"
+            if pipeline.has_pending_data:
+                # a killed run's packages: dlt's `run` would load them and stop, refreshing nothing;
+                # everything is loaded anew anyway, so they go with the working folder
+                pipeline.drop()
+                pipeline = make_pipeline(destination, dataset)
         else:
             pipeline = _finish_interrupted_load(pipeline, options, destination, dataset)
         info: LoadInfo = pipeline.run(source, **options)

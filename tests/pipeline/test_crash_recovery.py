@@ -387,3 +387,20 @@ def test_a_full_disk_fails_in_one_line_and_changes_nothing(ws: Workspace, tmp_pa
             filler.unlink()
         run_ok(place)
         assert_equal(place.fetch(), ws.api)
+
+
+def test_a_full_refresh_after_a_crash_refreshes(ws: Workspace) -> None:
+    """A crash left a package; `--full-refresh` must still drop and load everything, not just
+    load the leftover (which is what dlt's own `run` would do, and stop)."""
+    from pipelines import load
+
+    load.run("duckdb")
+    ws.api.admin("POST", "advance", {"minutes": 240})
+    pipeline = load.make_pipeline("duckdb")
+    pipeline.extract(load.build_source(resources=["sessions"]))  # a run killed right after its extract
+    assert pipeline.has_pending_data
+    summary = load.run("duckdb", full_refresh=True)
+    total = ws.api.admin("GET", "stats").json()["totals"]
+    assert summary.rows["sessions"] == total["sessions"] and summary.rows["members"] == total["members"]
+    assert ws.query("select count(distinct _dlt_load_id) from wirelane_raw.sessions") == [(1,)], "all loaded anew"
+    assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
