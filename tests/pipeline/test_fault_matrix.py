@@ -187,34 +187,29 @@ def test_a_wrong_password_changes_nothing(ws: Workspace, monkeypatch: pytest.Mon
     equal(ws)
 
 
-def test_a_field_changing_type_fails_and_the_next_run_recovers(ws: Workspace) -> None:
-    loaded_then_changed(ws)
-    faults(ws, {"type_change": {"field_name": "kwh", "to": "text"}})
-    refused(ws, WirelaneError, "kwh")
-    faults(ws, {"profile": "none"})
-    load.run("duckdb")
-    equal(ws)
+REFUSED = {
+    # fault: (the settings, what the one line must say)
+    "a field changing type": ({"type_change": {"field_name": "kwh", "to": "text"}}, "kwh"),
+    "a page that stays malformed": (
+        {"malformed_json": {"every": 1, "paths": "/sessions$"}},
+        "still failing after 3 attempts: malformed JSON body",
+    ),
+    "an outage longer than the retries": (
+        {"server_error": {"every": 1, "status": 503, "paths": "/stations"}},
+        "HTTP 503",
+    ),
+}
 
 
-def test_a_page_that_stays_malformed_fails_and_the_next_run_recovers(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("fault", list(REFUSED))
+def test_a_fault_retries_cannot_fix_fails_and_the_next_run_recovers(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
+    settings, message = REFUSED[fault]
     loaded_then_changed(ws)
     monkeypatch.setenv("SOURCES__WIRELANE__MAX_ATTEMPTS", "3")
-    faults(ws, {"malformed_json": {"every": 1, "paths": "/sessions$"}})
-    refused(ws, WirelaneError, "still failing after 3 attempts: malformed JSON body")
-    faults(ws, {"profile": "none"})
-    load.run("duckdb")
-    equal(ws)
-
-
-def test_an_outage_longer_than_the_retries_fails_and_the_next_run_recovers(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    loaded_then_changed(ws)
-    monkeypatch.setenv("SOURCES__WIRELANE__MAX_ATTEMPTS", "3")
-    faults(ws, {"server_error": {"every": 1, "status": 503, "paths": "/stations"}})
-    refused(ws, WirelaneError, "HTTP 503")
+    faults(ws, settings)
+    refused(ws, WirelaneError, message)
     faults(ws, {"profile": "none"})
     load.run("duckdb")
     equal(ws)
