@@ -291,9 +291,11 @@ def _sessions(
         open_sessions: dict[str, list[str]] = state.setdefault("open_sessions", {})
         for org in orgs:
             org_state = per_org.setdefault(org, {"cursor": EPOCH, "window": {}})
-            seen = yield from _scan_sessions(client, org, org_state, open_sessions, lag_s, privacy)
+            seen_open = yield from _scan_sessions(client, org, org_state, open_sessions, lag_s, privacy)
             api_now = parse_timestamp_iso(org_state["cursor"])
-            stale = [sid for sid in _stale_open_sessions(open_sessions, org, api_now, refresh_h) if sid not in seen]
+            stale = [
+                sid for sid in _stale_open_sessions(open_sessions, org, api_now, refresh_h) if sid not in seen_open
+            ]
             refreshed = [doc for doc in client.fan_out(partial(_fetch_session, client, org), stale) if doc]
             for doc in refreshed:
                 _track_open(open_sessions, doc, org)
@@ -326,47 +328,60 @@ def _scan_sessions(
     lag_s: int,
     privacy: Pseudonymizer,
 ) -> Generator[Any, None, set[str]]:
-    """Newest first down to `cursor - lag`, then catch-up passes from the top.
+    """Newest first down to `cursor - lag`, then catch-up passes from the top; returns the ids
+    of the open sessions the scan saw.
 
     Versions already loaded inside the lag window (kept in `window` as session_id ->
     update_date) are not loaded again, so a run without changes loads nothing while late
     commits inside the window are still caught. Sessions changed while the scan paged moved
     to the front, which was already read: each catch-up pass reads the front again down to the
-    newest `update_date` the previous pass began with, until a pass finds nothing newer.
+    newest `update_date` seen so far, until a pass finds nothing newer.
+
+    Memory stays flat in the number of sessions: only versions within the lag of the newest
+    one are remembered (the next window, and what a catch-up pass may meet again); older ones
+    can be neither, as the newest only grows.
     """
+    lag = timedelta(seconds=lag_s)
     cursor = parse_timestamp_iso(org_state["cursor"])
     loaded: dict[str, str] = dict(org_state["window"])
-    seen: dict[str, datetime] = {}
+    recent_versions: dict[str, datetime] = {}
+    seen_open: set[str] = set()
+    newest = cursor
     path = f"{ORG.format(organizationId=org)}/sessions"
     params = {"order_by": "updateDate", "order_direction": "desc"}
 
     def scan(since: datetime, inclusive: bool) -> Iterator[Any]:
+        nonlocal newest
         for page in client.pages(path, params, template=f"{ORG}/sessions"):
             stamped = [(document, parse_timestamp(document["update_date"])) for document in page]
             recent = [(d, u) for d, u in stamped if u > since or (inclusive and u == since)]
             fresh = [(d, u) for d, u in recent if loaded.get(d["session_id"]) != u.isoformat()]
+            newest = max([newest, *(u for _, u in recent)])
+            keep_from = newest - lag
+            for document, _ in fresh:
+                _track_open(open_sessions, document, org)
             for document, update in recent:
                 sid = document["session_id"]
-                seen[sid] = max(update, seen.get(sid, update))
+                if sid in open_sessions:
+                    seen_open.add(sid)
+                if update >= keep_from:
+                    recent_versions[sid] = max(update, recent_versions.get(sid, update))
             for document, update in fresh:
-                loaded[document["session_id"]] = update.isoformat()
-                _track_open(open_sessions, document, org)
+                if update >= keep_from:
+                    loaded[document["session_id"]] = update.isoformat()
             if fresh:
                 yield session_batch([d for d, _ in fresh], org, privacy)
             if len(recent) < len(stamped):
                 return  # the rest of the list is older
 
-    yield from scan(cursor - timedelta(seconds=lag_s), inclusive=True)
+    yield from scan(cursor - lag, inclusive=True)
     for _ in range(CATCH_UP_PASSES):
-        top = max([cursor, *seen.values()])
-        batches = yield from _count(scan(top, inclusive=False))
+        batches = yield from _count(scan(newest, inclusive=False))
         if not batches:
             break
-    newest = max([cursor, *seen.values()])
-    window_start = newest - timedelta(seconds=lag_s)
     org_state["cursor"] = newest.isoformat()
-    org_state["window"] = {sid: ts.isoformat() for sid, ts in seen.items() if ts >= window_start}
-    return set(seen)
+    org_state["window"] = {sid: ts.isoformat() for sid, ts in recent_versions.items() if ts >= newest - lag}
+    return seen_open
 
 
 def _count(batches: Iterator[Any]) -> Generator[Any, None, list[int]]:
