@@ -535,7 +535,10 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
     ]
 
 
-ORGANIZATION_ID = re.compile(r"^[a-zA-Z0-9-_]+$")  # the reference's organizationId pattern
+# the reference's own pattern for organization ids, read from the document rather than copied
+ORGANIZATION_ID = re.compile(
+    spec.normalised_document()["components"]["parameters"]["organizationIdParam"]["schema"]["pattern"]
+)
 API_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}$"
 
 
