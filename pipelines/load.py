@@ -22,6 +22,7 @@ from dlt.destinations.exceptions import DatabaseException, DestinationConnection
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines import failures
+from sources.wirelane import changes
 from sources.wirelane import source as wirelane
 from sources.wirelane.errors import WirelaneConfigError
 
@@ -73,8 +74,8 @@ def build_source(
     if backfill is not None:
         resources = ["sessions"]
     if resources:
-        known = sorted(name for name in source.resources if name != "session")
-        unknown = [name for name in resources if name not in source.resources]
+        known = sorted(name for name in source.resources if name not in wirelane.HIDDEN_RESOURCES)
+        unknown = [name for name in resources if name not in known]
         if unknown:
             raise WirelaneConfigError(f"unknown resource {', '.join(unknown)}; choose from {', '.join(known)}")
         source = source.with_resources(*resources)
@@ -191,32 +192,107 @@ _BEGUN: tuple[TPackageJobState, ...] = ("started_jobs", "completed_jobs", "faile
 
 
 def _mark_deleted(pipeline: dlt.Pipeline, info: LoadInfo, source: Any) -> None:
-    """Rows of full-listing tables that this run's listing no longer had are marked deleted.
+    """Rows of full-listing tables whose record the API no longer has get `_wl_deleted_at`.
 
-    Every row a full listing returns is loaded anew by the merge and carries this load's id;
-    so after a successful load, rows of the run's organizations with an older load id are
-    the ones that disappeared from the API.
+    `members` is loaded in full on every run, so its rows with an older load id are gone.
+    Charging stations are listed in full but only the new and changed ones are read (see
+    sources/wirelane/changes.py): gone are those the listing did not have. A member's payment
+    method and subscription are gone with the member, or when this run read the member again
+    and found none; in a sweep every member was read, so older load ids are gone. A gone
+    station's cases, connection chain and maintenance windows go with it: those tables hold
+    each listed station's current lists (delete-insert per station), and a station no longer
+    listed has none.
     """
     if not info.loads_ids:
         return
     load_id = info.loads_ids[-1]
     orgs = wirelane.last_organizations()
-    selected = [name for name in wirelane.FULL_LISTING_TABLES if name in source.selected_resources]
-    if not selected or not orgs:
-        return
     existing = set(pipeline.default_schema.tables)
+    selected = [name for name in wirelane.FULL_LISTING_TABLES if name in source.selected_resources and name in existing]
+    if not orgs:
+        return
+    runs = changes.runs()
+    listed_stations = runs.get("charging_stations", changes.DetailRun()).listed
+    station_lists = [
+        name for name in wirelane.STATION_LIST_TABLES if name in source.selected_resources and name in existing
+    ]
     with pipeline.sql_client() as client:
+        marker = _DeletionMarker(client, load_id)
+        for table in station_lists:
+            for org, listed in listed_stations.items():
+                marker.drop_unlisted(table, org, "station_id", listed)
         for table in selected:
-            if table not in existing:
-                continue
-            qualified = client.make_qualified_table_name(table)
-            placeholders = ", ".join(["%s"] * len(orgs))
-            client.execute_sql(
-                f"UPDATE {qualified} SET {wirelane.DELETED_AT} = CURRENT_TIMESTAMP "  # noqa: S608 (identifiers from our schema)
-                f"WHERE {wirelane.DELETED_AT} IS NULL AND _dlt_load_id <> %s AND organization_id IN ({placeholders})",
-                load_id,
-                *orgs,
-            )
+            run = runs.get(table, changes.DetailRun())
+            for org in orgs:
+                if table == "members":
+                    marker.older_loads(table, org)
+                elif table == "charging_stations":
+                    if org in run.listed:  # listed in full by this run
+                        marker.not_listed(table, org, "id", run.listed[org])
+                else:
+                    if org in run.swept:
+                        marker.older_loads(table, org)
+                    else:
+                        marker.older_loads(table, org, "account_id", run.fetched.get(org, set()))
+                    if "members" in selected:
+                        marker.without_member(table, org)
+
+
+def _not_in(key: str, listed: set[str]) -> tuple[str, list[str]]:
+    if not listed:
+        return "TRUE", []
+    return f"CAST({key} AS VARCHAR) NOT IN ({', '.join(['%s'] * len(listed))})", sorted(listed)
+
+
+class _DeletionMarker:
+    """The UPDATEs that set `_wl_deleted_at`, on DuckDB and Postgres alike (identifiers come
+    from our schema, values are parameters)."""
+
+    CHUNK = 500
+
+    def __init__(self, client: Any, load_id: str) -> None:
+        self.client = client
+        self.load_id = load_id
+
+    def _update(self, table: str, condition: str, *args: Any) -> None:
+        qualified = self.client.make_qualified_table_name(table)
+        self.client.execute_sql(
+            f"UPDATE {qualified} SET {wirelane.DELETED_AT} = CURRENT_TIMESTAMP "  # noqa: S608
+            f"WHERE {wirelane.DELETED_AT} IS NULL AND organization_id = %s AND {condition}",
+            *args,
+        )
+
+    def older_loads(self, table: str, org: str, key: str | None = None, keys: set[str] | None = None) -> None:
+        """Rows not loaded by this run (of the given keys only, when given)."""
+        if key is None or keys is None:
+            self._update(table, "_dlt_load_id <> %s", org, self.load_id)
+            return
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), self.CHUNK):
+            chunk = ordered[start : start + self.CHUNK]
+            placeholders = ", ".join(["%s"] * len(chunk))
+            self._update(table, f"_dlt_load_id <> %s AND {key} IN ({placeholders})", org, self.load_id, *chunk)
+
+    def not_listed(self, table: str, org: str, key: str, listed: set[str]) -> None:
+        condition, keys = _not_in(key, listed)
+        self._update(table, condition, org, *keys)
+
+    def drop_unlisted(self, table: str, org: str, key: str, listed: set[str]) -> None:
+        condition, keys = _not_in(key, listed)
+        qualified = self.client.make_qualified_table_name(table)
+        self.client.execute_sql(
+            f"DELETE FROM {qualified} WHERE organization_id = %s AND {condition}",  # noqa: S608
+            org,
+            *keys,
+        )
+
+    def without_member(self, table: str, org: str) -> None:
+        members = self.client.make_qualified_table_name("members")
+        live = (
+            f"SELECT account_id FROM {members} WHERE organization_id = %s "  # noqa: S608
+            f"AND account_id IS NOT NULL AND {wirelane.DELETED_AT} IS NULL"
+        )
+        self._update(table, f"account_id NOT IN ({live})", org, org)
 
 
 def _root_cause(failure: PipelineStepFailed) -> Exception:

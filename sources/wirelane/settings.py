@@ -30,6 +30,7 @@ DEFAULT_MAX_ATTEMPTS: Final = 8
 DEFAULT_MAX_BACKOFF_S: Final = 60.0
 DEFAULT_SESSION_LAG_S: Final = 3600
 DEFAULT_OPEN_SESSION_REFRESH_H: Final = 24
+DEFAULT_DETAIL_REFRESH_H: Final = 24.0
 TOKEN_EXPIRY_MARGIN_S: Final = 30
 
 FINAL_SESSION_STATUSES: Final = frozenset({"closed", "canceled", "error", "error_consecutive_start"})

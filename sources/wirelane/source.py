@@ -22,6 +22,7 @@ from dlt.common.configuration.specs import CredentialsConfiguration, configspec
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
+from sources.wirelane import changes
 from sources.wirelane import settings as defaults
 from sources.wirelane.arrow_batches import NotTabular, page_table
 from sources.wirelane.auth import OAuthSettings, WirelaneAuth
@@ -49,6 +50,10 @@ REQUIRED_SESSION_COLUMNS = frozenset(name for name, hints in SESSION_COLUMNS.ite
 DELETED_AT = "_wl_deleted_at"
 SOFT_DELETE_COLUMNS: dict[str, Any] = {DELETED_AT: {"data_type": "timestamp", "timezone": True, "nullable": True}}
 FULL_LISTING_TABLES = ("members", "member_payment_methods", "member_subscriptions", "charging_stations")
+# each listed station's current lists, replaced per station
+STATION_LIST_TABLES = ("station_cases", "station_connection_chains", "station_maintenance_windows")
+# resources that are not tables of their own: a targeted refresh, and the stations' listing
+HIDDEN_RESOURCES = ("session", "station_listing")
 
 
 @configspec
@@ -155,6 +160,7 @@ def wirelane_source(
     max_backoff_s: float = defaults.DEFAULT_MAX_BACKOFF_S,
     session_lag_s: int = defaults.DEFAULT_SESSION_LAG_S,
     open_session_refresh_h: float = defaults.DEFAULT_OPEN_SESSION_REFRESH_H,
+    detail_refresh_h: float = defaults.DEFAULT_DETAIL_REFRESH_H,
     backfill_start: str | None = None,
     backfill_end: str | None = None,
     pseudonymize: bool = True,
@@ -192,13 +198,14 @@ def wirelane_source(
     )
     backfill = _backfill_range(backfill_start, backfill_end)
     privacy = build_pseudonymizer(pseudonymize, pseudonymization_key, simulator=_is_loopback(base))
+    changes.start_run()
     members = _members(client, orgs, privacy)
     return [
         members,
-        *_member_details(client, members, privacy),
+        *_member_details(client, members, privacy, detail_refresh_h),
         _sessions(client, orgs, session_lag_s, open_session_refresh_h, backfill, privacy),
         _session(client, orgs, privacy),
-        *_stations(client, orgs),
+        *_stations(client, orgs, detail_refresh_h),
         *_tariffs(client, orgs),
     ]
 
@@ -239,8 +246,14 @@ def _members(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) ->
     return members
 
 
-def _member_details(client: WirelaneClient, members: DltResource, privacy: Pseudonymizer) -> list[DltResource]:
+def _member_details(
+    client: WirelaneClient, members: DltResource, privacy: Pseudonymizer, refresh_h: float
+) -> list[DltResource]:
+    """Payment method and subscription of each member whose list row changed (or all, in a sweep)."""
+
     def detail_transformer(name: str, suffix: str) -> DltResource:
+        plan = changes.DetailPlan(name, refresh_h)
+
         @dlt.transformer(
             data_from=members,
             name=name,
@@ -255,7 +268,8 @@ def _member_details(client: WirelaneClient, members: DltResource, privacy: Pseud
                 document = client.get_optional(path, template=f"{ORG}/members/aid/{{accountId}}/{suffix}")
                 return None if document is None else privacy.apply(name, shape(document, org, account_id=account))
 
-            rows = [row for row in client.fan_out(fetch, [m for m in page if m.get("account_id")]) if row]
+            due = [m for m in page if m.get("account_id") and plan.due(m["organization_id"], m["account_id"], m)]
+            rows = [row for row in client.fan_out(fetch, due) if row]
             if rows:
                 yield rows
 
@@ -470,55 +484,90 @@ def _session(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) ->
 
 
 # -- stations --------------------------------------------------------------------------------
-def _stations(client: WirelaneClient, orgs: list[str]) -> list[DltResource]:
-    @dlt.resource(
+# Live connector status changes all day; the rest of a station rarely does. A status change
+# re-reads the station's detail, not its cases, connection chain and maintenance windows.
+VOLATILE_CONNECTOR_KEYS = frozenset({"status", "status_update"})
+
+
+def _without_status(station: Row) -> Row:
+    connectors = [
+        {k: v for k, v in connector.items() if k not in VOLATILE_CONNECTOR_KEYS}
+        for connector in station.get("connectors") or []
+    ]
+    return {**station, "connectors": connectors}
+
+
+def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list[DltResource]:
+    @dlt.resource(name="station_listing", selected=False)
+    def station_listing() -> Iterator[list[Row]]:
+        """Every listed station as the list returned it, for the station tables to pick from;
+        not loaded itself."""
+        listed = changes.detail_run("charging_stations").listed
+        for org in orgs:
+            listed[org] = set()
+            base = ORG.format(organizationId=org)
+            for page in client.pages(f"{base}/stations", {"include_roaming": "true"}, template=f"{ORG}/stations"):
+                listed[org].update(str(station["id"]) for station in page)
+                yield [{"organization_id": org, "listed": station} for station in page]
+
+    plan = changes.DetailPlan("charging_stations", refresh_h)
+
+    @dlt.transformer(
+        data_from=station_listing,
         name="charging_stations",
         primary_key=("organization_id", "id"),
         write_disposition="merge",
         columns=SOFT_DELETE_COLUMNS,
     )
-    def charging_stations() -> Iterator[list[Row]]:
-        """The detail of every station (it carries opening hours and the full connectors)."""
-        for org in orgs:
-            base = ORG.format(organizationId=org)
-            for page in client.pages(f"{base}/stations", {"include_roaming": "true"}, template=f"{ORG}/stations"):
+    def charging_stations(items: list[Row]) -> Iterator[list[Row]]:
+        """The detail of every new or changed station (it carries opening hours and the full connectors)."""
+        due = plan.select_listed(items)
 
-                def detail(station: Row, org: str = org, base: str = base) -> Row:
-                    document = client.get_json(
-                        f"{base}/stations/id/{station['id']}", template=f"{ORG}/stations/id/{{stationId}}"
-                    )
-                    return shape(document, org)
+        def detail(item: Row) -> Row:
+            org, station = item["organization_id"], item["listed"]
+            document = client.get_json(
+                f"{ORG.format(organizationId=org)}/stations/id/{station['id']}",
+                template=f"{ORG}/stations/id/{{stationId}}",
+            )
+            return shape(document, org)
 
-                yield list(client.fan_out(detail, page))
+        rows = list(client.fan_out(detail, due))
+        if rows:
+            yield rows
 
     def per_station(name: str, suffix: str, paged: bool) -> DltResource:
+        sub_plan = changes.DetailPlan(name, refresh_h)
+
         @dlt.transformer(
-            data_from=charging_stations,
+            data_from=station_listing,
             name=name,
             merge_key=("organization_id", "station_id"),
             write_disposition="merge",
         )
-        def sub(stations: list[Row]) -> Iterator[list[Row]]:
-            """Each station's full list replaces the previous one (delete-insert per station)."""
+        def sub(items: list[Row]) -> Iterator[list[Row]]:
+            """Each changed station's full list replaces the previous one (delete-insert per station)."""
 
-            def fetch(station: Row) -> list[Row]:
-                org = station["organization_id"]
+            def fetch(item: Row) -> list[Row]:
+                org, station = item["organization_id"], item["listed"]
                 path = f"{ORG.format(organizationId=org)}/stations/id/{station['id']}/{suffix}"
                 template = f"{ORG}/stations/id/{{stationId}}/{suffix}"
-                items = (
+                found = (
                     [i for page in client.pages(path, template=template) for i in page]
                     if paged
                     else client.get_json(path, template=template)
                 )
-                return [shape(item, org, station_id=station["id"], position=n) for n, item in enumerate(items)]
+                return [shape(one, org, station_id=station["id"], position=n) for n, one in enumerate(found)]
 
-            rows = [row for rows in client.fan_out(fetch, stations) for row in rows]
+            rows = [
+                row for rows in client.fan_out(fetch, sub_plan.select_listed(items, _without_status)) for row in rows
+            ]
             if rows:
                 yield rows
 
         return sub
 
     return [
+        station_listing,
         charging_stations,
         per_station("station_cases", "cases", paged=True),
         per_station("station_connection_chains", "connection", paged=False),

@@ -1,0 +1,142 @@
+"""Incremental runs read again only the details whose list row changed; sweeps read them all.
+
+Against the simulator: its `advance` changes connector status (in the station list) and never
+a member's payment method, so between sweeps a run must read no member detail and only the
+details of the stations whose list row changed, and still leave the warehouse equal to the API.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from pipelines import load
+from tests.pipeline.api_equality import assert_equal, duckdb_fetch
+from tests.pipeline.conftest import Workspace
+
+JSON = dict[str, Any]
+DETAIL_OPERATIONS = (
+    "getOrganizationMemberPaymentMethod",
+    "getMemberSubscription",
+    "organizationFindChargingStation",
+    "organizationListStationCases",
+    "getOrganizationChargingStationConnection",
+    "getOrganizationChargingStationMaintenance",
+)
+
+
+@pytest.fixture
+def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("SOURCES__WIRELANE__PSEUDONYMIZE", "false")  # compared with the API in clear
+    monkeypatch.setenv("SOURCES__WIRELANE__REQUESTS_PER_SECOND", "0")
+    return workspace
+
+
+def detail_requests(ws: Workspace) -> dict[str, int]:
+    return {operation: ws.requests(operation) for operation in DETAIL_OPERATIONS}
+
+
+def since(before: dict[str, int], ws: Workspace) -> dict[str, int]:
+    return {operation: count - before[operation] for operation, count in detail_requests(ws).items()}
+
+
+def station_listing(ws: Workspace) -> dict[tuple[str, str], JSON]:
+    return {
+        (org, station["id"]): station
+        for org in ws.api.organizations
+        for station in ws.api.get_all(f"/organizations/id/{org}/stations", {"include_roaming": "true"})
+    }
+
+
+def members_with_accounts(ws: Workspace) -> int:
+    return sum(
+        1
+        for org in ws.api.organizations
+        for member in ws.api.get_all(f"/organizations/id/{org}/members")
+        if (member.get("account") or {}).get("account_id")
+    )
+
+
+def test_between_sweeps_only_changed_list_rows_are_read_again(ws: Workspace) -> None:
+    load.run("duckdb")
+    stations_before = station_listing(ws)
+    before = detail_requests(ws)
+    changed = 0
+    for _ in range(6):  # until some connector status changed
+        ws.api.admin("POST", "advance", {"minutes": 90}).raise_for_status()
+        listing = station_listing(ws)
+        changed = sum(1 for key, row in listing.items() if stations_before.get(key) != row)
+        if changed:
+            break
+    assert changed, "the simulator changed no station in nine hours"
+
+    load.run("duckdb")
+
+    read = since(before, ws)
+    assert read["getOrganizationMemberPaymentMethod"] == 0
+    assert read["getMemberSubscription"] == 0
+    assert read["organizationFindChargingStation"] == changed
+    # a status change is not a change of the station's cases, connection chain or maintenance
+    assert read["organizationListStationCases"] == 0
+    assert read["getOrganizationChargingStationConnection"] == 0
+    assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
+
+
+def test_a_sweep_reads_every_detail_again(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    refresh_s = 20.0
+    monkeypatch.setenv("SOURCES__WIRELANE__DETAIL_REFRESH_H", str(refresh_s / 3600))
+    swept = time.time()
+    load.run("duckdb")
+    before = detail_requests(ws)
+    load.run("duckdb")
+    assert time.time() - swept < refresh_s, "the second run began after the refresh interval: make it longer"
+    assert since(before, ws)["getOrganizationMemberPaymentMethod"] == 0, "no sweep within the interval"
+    time.sleep(max(0.0, swept + refresh_s + 0.5 - time.time()))
+    before = detail_requests(ws)
+    load.run("duckdb")
+    read = since(before, ws)
+    stations = len(station_listing(ws))
+    assert read["getOrganizationMemberPaymentMethod"] == members_with_accounts(ws)
+    assert read["organizationFindChargingStation"] == stations
+    assert read["getOrganizationChargingStationConnection"] == stations
+
+
+def test_zero_refresh_reads_every_detail_on_every_run(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCES__WIRELANE__DETAIL_REFRESH_H", "0")
+    load.run("duckdb")
+    before = detail_requests(ws)
+    load.run("duckdb")
+    assert since(before, ws)["getMemberSubscription"] == members_with_accounts(ws)
+
+
+def test_a_full_refresh_sweeps(ws: Workspace) -> None:
+    load.run("duckdb")
+    before = detail_requests(ws)
+    load.run("duckdb", full_refresh=True)
+    assert since(before, ws)["organizationFindChargingStation"] == len(station_listing(ws))
+    assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
+
+
+def test_between_sweeps_records_gone_from_the_api_are_marked_deleted(ws: Workspace) -> None:
+    load.run("duckdb")
+    org = ws.api.organizations[0]
+    member = next(m for m in ws.api.get_all(f"/organizations/id/{org}/members") if m.get("account"))
+    account = member["account"]["account_id"]
+    station = ws.api.get(f"/organizations/id/{org}/stations", {"page_size": 1}).json()[0]
+    removed = {"organization": org, "members": [account], "stations": [station["id"]]}
+    assert ws.api.admin("POST", "remove", removed).json() == {"members": 1, "stations": 1}
+    before = detail_requests(ws)
+
+    load.run("duckdb")
+
+    assert since(before, ws)["getOrganizationMemberPaymentMethod"] == 0, "no sweep: nothing read again"
+    for table in ("members", "member_payment_methods", "member_subscriptions"):
+        gone = ws.query(f"select account_id from wirelane_raw.{table} where _wl_deleted_at is not null")  # noqa: S608
+        had = ws.query(f"select count(*) from wirelane_raw.{table} where account_id = '{account}'")[0][0]  # noqa: S608
+        assert gone == ([(account,)] if had else []), table
+    assert ws.query(
+        "select organization_id, id from wirelane_raw.charging_stations where _wl_deleted_at is not null"
+    ) == [(org, station["id"])]
+    assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
