@@ -133,8 +133,8 @@ def test_between_sweeps_records_gone_from_the_api_are_marked_deleted(ws: Workspa
 
     assert since(before, ws)["getOrganizationMemberPaymentMethod"] == 0, "no sweep: nothing read again"
     for table in ("members", "member_payment_methods", "member_subscriptions"):
-        gone = ws.query(f"select account_id from wirelane_raw.{table} where _wl_deleted_at is not null")  # noqa: S608
-        had = ws.query(f"select count(*) from wirelane_raw.{table} where account_id = '{account}'")[0][0]  # noqa: S608
+        gone = ws.query(f"select account_id from wirelane_raw.{table} where _wl_deleted_at is not null")
+        had = ws.query(f"select count(*) from wirelane_raw.{table} where account_id = '{account}'")[0][0]
         assert gone == ([(account,)] if had else []), table
     assert ws.query(
         "select organization_id, id from wirelane_raw.charging_stations where _wl_deleted_at is not null"
