@@ -40,7 +40,9 @@ from rich.table import Table
 from sources.wirelane.client import RequestEvent, observe
 
 ProgressMode = Literal["auto", "live", "log", "off"]
-OUTSIDE = "(outside a resource)"  # requests made while no dlt resource was extracting
+OUTSIDE = "(outside a resource)"
+# the station list pages serve all station tables; users know them as the stations' requests
+REPORTED_AS = {"station_listing": "charging_stations"}  # requests made while no dlt resource was extracting
 log = logging.getLogger("wirelane_sync.progress")
 
 
@@ -69,9 +71,10 @@ class ResourceCounts:
 
 def _current_resource() -> str:
     try:
-        return dlt.current.resource_name()
+        name = dlt.current.resource_name()
     except ResourceNameNotAvailable:
         return OUTSIDE
+    return REPORTED_AS.get(name, name)
 
 
 class RunProgress:
