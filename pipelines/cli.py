@@ -429,10 +429,10 @@ def backfill(
 
 def _transform(command: str, destination: str, full_refresh: bool = False) -> None:
     from pipelines import progress, runlog
-    from pipelines.transform import run_dbt
+    from pipelines.transform import BUILD, run_dbt
 
     where = _warehouse(destination)
-    dbt_command = ("build", "--full-refresh") if full_refresh else ("build",)
+    dbt_command = (*BUILD, "--full-refresh") if full_refresh else BUILD
     spinner = progress.resolve_mode(OPTIONS.progress.value, logs.is_json()) == "live"
     signals = _Signals()
     try:
@@ -440,7 +440,7 @@ def _transform(command: str, destination: str, full_refresh: bool = False) -> No
             if spinner:
                 from rich.console import Console
 
-                with Console(stderr=True).status(f"dbt {' '.join(dbt_command)} on {destination}…"):
+                with Console(stderr=True).status(f"dbt {' '.join(dbt_command[:1])} on {destination}…"):
                     summary = run_dbt(where.destination, dbt_command)
             else:
                 summary = run_dbt(where.destination, dbt_command)
@@ -540,6 +540,51 @@ def postgres_roles(
         raise fail(str(error), 1) from None
     for line in lines:
         typer.echo(line)
+
+
+@app.command()
+def dashboard(
+    destination: Destination = "duckdb",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve the dashboard on.")] = 8501,
+    host: Annotated[str, typer.Option(help="Interface to listen on (keep it on loopback).")] = "127.0.0.1",
+) -> None:
+    """Serve the BI dashboard over the marts (Streamlit): revenue, sessions, utilization,
+    stations, reconciliation and data freshness, with filters.
+
+    Only reads: DuckDB is opened read-only for each refresh, Postgres in read-only sessions.
+    Runs until interrupted (Ctrl-C).
+    """
+    import os
+    import socket
+    import subprocess
+
+    where = _warehouse(destination)
+    try:  # a taken port is a configuration error (2), found before Streamlit starts
+        with socket.socket() as probe:
+            probe.bind((host, port))
+    except OSError as error:
+        raise fail(f"cannot listen on {host}:{port} ({error.strerror}); choose another --port") from None
+    # the page resolves the warehouse as this command did (pipelines.warehouse.locate): same settings
+    env = {**os.environ, "WIRELANE_DASHBOARD_DESTINATION": destination}
+    if where.duckdb_path is not None:
+        env["DESTINATION__DUCKDB__CREDENTIALS"] = str(where.duckdb_path)
+    elif where.dsn is not None:
+        env["DESTINATION__POSTGRES__CREDENTIALS"] = where.dsn  # the environment, never the command line
+    app_file = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+    arguments = [
+        sys.executable, "-m", "streamlit", "run", str(app_file),
+        "--server.headless=true", f"--server.port={port}", f"--server.address={host}",
+        "--server.fileWatcherType=none", "--browser.gatherUsageStats=false", "--global.developmentMode=false",
+    ]  # fmt: skip
+    typer.echo(f"dashboard over {where.label}: http://{host}:{port}", err=True)
+    process = subprocess.Popen(arguments, env=env)  # noqa: S603 (our own interpreter and file)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.wait()  # Streamlit got the same Ctrl-C and stops by itself
+        raise fail("dashboard stopped", 130) from None
+    if code:
+        raise fail(f"streamlit exited with {code}", 1)
 
 
 @app.command()

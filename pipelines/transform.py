@@ -59,7 +59,13 @@ def _destination_env(destination: Destination) -> dict[str, str]:
     }
 
 
-def run_dbt(destination: Destination = "duckdb", command: Sequence[str] = ("build",)) -> TransformSummary:
+# Unit tests check the SQL, not the data: they run in the test suite (`UNIT_TESTS`), not in
+# every scheduled build, where they cost seconds and prove nothing new.
+BUILD: tuple[str, ...] = ("build", "--exclude-resource-type", "unit_test")
+UNIT_TESTS: tuple[str, ...] = ("test", "--select", "test_type:unit")
+
+
+def run_dbt(destination: Destination = "duckdb", command: Sequence[str] = BUILD) -> TransformSummary:
     """Runs a dbt command in its own process (dbt keeps DuckDB connections open in-process);
     raises WirelaneError naming the failing nodes."""
     env = {**os.environ, **_destination_env(destination), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
