@@ -578,11 +578,20 @@ def dashboard(
     ]  # fmt: skip
     typer.echo(f"dashboard over {where.label}: http://{host}:{port}", err=True)
     process = subprocess.Popen(arguments, env=env)  # noqa: S603 (our own interpreter and file)
+    signals = _Signals()
     try:
-        code = process.wait()
+        with signals:
+            code = process.wait()
     except KeyboardInterrupt:
-        process.wait()  # Streamlit got the same Ctrl-C and stops by itself
-        raise fail("dashboard stopped", 130) from None
+        # a Ctrl-C reached Streamlit too, a SIGTERM (systemd, a supervisor) only this process: pass it on
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        name = signals.received.name if signals.received else "SIGINT"
+        raise fail(f"dashboard stopped by {name}", 130) from None
     if code:
         raise fail(f"streamlit exited with {code}", 1)
 
