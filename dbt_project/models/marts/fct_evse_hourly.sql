@@ -268,9 +268,7 @@ final as (
         cast(least(3600, coalesce(session_hours.occupied_s, 0)) / 60.0 as numeric(6, 2)) as occupied_minutes,
         cast(least(3600, coalesce(session_hours.charging_s, 0)) / 60.0 as numeric(6, 2)) as charging_minutes,
         cast(coalesce(session_hours.energy_units, 0) / 10000.0 as numeric(14, 4)) as energy_kwh,
-        cast(coalesce(session_hours.sessions_started, 0) as bigint) as sessions_started,
-        -- the build that wrote the row: the marts above rebuild only what a later build rewrote
-        {{ build_timestamp() }} as built_at
+        cast(coalesce(session_hours.sessions_started, 0) as bigint) as sessions_started
 
     from evse_hours
     left join open_minutes_per_hour

@@ -1,41 +1,10 @@
 {#- Utilization per EVSE and local day (sum the hour columns up to a station, site or month;
-    never average the rates). Incremental: the EVSE days with an hour that fct_evse_hourly
-    rewrote since this mart was built are summed again; every other day stays. -#}
-{{
-    config(
-        materialized='incremental',
-        unique_key=['evse_id', 'local_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns'
-    )
-}}
+    never average the rates). -#}
 with
 
 hours as (
 
     select * from {{ ref('fct_evse_hourly') }}
-
-),
-
-{% if is_incremental() %}
-rewritten_days as (
-
-    select distinct hours.evse_id, hours.local_date
-    from hours
-    where hours.built_at > (select coalesce(max(built_at), {{ epoch_timestamp() }}) from {{ this }})
-
-),
-{% endif %}
-
-days_to_sum as (
-
-    select hours.*
-    from hours
-    {% if is_incremental() %}
-    inner join rewritten_days
-        on rewritten_days.evse_id = hours.evse_id
-        and rewritten_days.local_date = hours.local_date
-    {% endif %}
 
 ),
 
@@ -54,9 +23,8 @@ daily as (
         cast(sum(charging_minutes) / 60.0 as numeric(10, 4)) as charging_hours,
         cast(sum(occupied_minutes - charging_minutes) / 60.0 as numeric(10, 4)) as idle_hours,
         cast(sum(energy_kwh) as numeric(14, 4)) as energy_kwh,
-        cast(sum(sessions_started) as bigint) as sessions_started,
-        max(built_at) as built_at
-    from days_to_sum
+        cast(sum(sessions_started) as bigint) as sessions_started
+    from hours
     group by 1, 2, 3, 4
 
 ),
