@@ -21,7 +21,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from pipelines.warehouse import Warehouse, WarehouseBusy, WarehouseMissing
+from pipelines.warehouse import Warehouse
+from pipelines.warehouse import connection as warehouse_connection
 from sources.wirelane.errors import WirelaneError
 
 Grain = Literal["day", "week", "month"]
@@ -67,38 +68,8 @@ class _Db:
 def connect(warehouse: Warehouse) -> Iterator[Db]:
     """A read-only connection for the block, closed right after: a DuckDB reader holds a lock
     that keeps the loader out, so the page opens one per refresh, not one per session."""
-    if warehouse.duckdb_path is not None:
-        import duckdb
-
-        if not warehouse.duckdb_path.exists():
-            raise WarehouseMissing(f"no DuckDB file at {warehouse.duckdb_path} yet; run `wirelane-sync run` first")
-        try:
-            connection = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
-        except duckdb.IOException as error:
-            if "lock" in str(error).lower():
-                raise WarehouseBusy(f"{warehouse.duckdb_path} is being written (a load or dbt running?)") from None
-            raise WirelaneError(f"cannot open {warehouse.duckdb_path}: {error}") from None
-        try:
-            yield _Db(connection, "?")
-        finally:
-            connection.close()
-        return
-    import psycopg2
-
-    try:
-        pg = psycopg2.connect(
-            warehouse.dsn,
-            connect_timeout=10,
-            options="-c default_transaction_read_only=on",
-            application_name="wirelane-sync dashboard",
-        )
-    except psycopg2.Error as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise WirelaneError(f"cannot connect to {warehouse.label}: {first}") from None
-    try:
-        yield _Db(pg, "%s")
-    finally:
-        pg.close()
+    with warehouse_connection(warehouse, "wirelane-sync dashboard") as (opened, placeholder):
+        yield _Db(opened, placeholder)
 
 
 @dataclass(frozen=True)
@@ -166,6 +137,18 @@ def _in(column: str, values: Sequence[str]) -> tuple[str, list[object]]:
     return f"{column} in ({', '.join('?' for _ in values)})", list(values)
 
 
+def _station_conditions(filters: Filters) -> tuple[list[str], list[object]]:
+    """The city and charging-type filters over `dim_charging_stations` aliased `s`."""
+    conditions: list[str] = []
+    params: list[object] = []
+    for column, chosen in (("s.city", filters.cities), (_CHARGING_TYPE, filters.charging_types)):
+        if chosen:
+            sql, values = _in(column, chosen)
+            conditions.append(sql)
+            params += values
+    return conditions, params
+
+
 def _where(filters: Filters, date_column: str, *, whole_months: bool = False) -> tuple[str, list[object]]:
     """The filter as a WHERE clause over a mart aliased `t` (with organization_id, station_id)."""
     start: date = filters.start.replace(day=1) if whole_months else filters.start
@@ -176,15 +159,9 @@ def _where(filters: Filters, date_column: str, *, whole_months: bool = False) ->
         conditions.append(sql)
         params += values
     if filters.cities or filters.charging_types:
-        station_conditions = ["s.organization_id = t.organization_id", "s.station_id = t.station_id"]
-        if filters.cities:
-            sql, values = _in("s.city", filters.cities)
-            station_conditions.append(sql)
-            params += values
-        if filters.charging_types:
-            sql, values = _in(_CHARGING_TYPE, filters.charging_types)
-            station_conditions.append(sql)
-            params += values
+        by_station, values = _station_conditions(filters)
+        station_conditions = ["s.organization_id = t.organization_id", "s.station_id = t.station_id", *by_station]
+        params += values
         conditions.append(
             f"exists (select 1 from marts.dim_charging_stations as s where {' and '.join(station_conditions)})"
         )
@@ -314,14 +291,9 @@ def stations(db: Db, filters: Filters) -> list[dict[str, Any]]:
         sql, values = _in("s.organization_id", filters.organizations)
         conditions.append(sql)
         params += values
-    if filters.cities:
-        sql, values = _in("s.city", filters.cities)
-        conditions.append(sql)
-        params += values
-    if filters.charging_types:
-        sql, values = _in(_CHARGING_TYPE, filters.charging_types)
-        conditions.append(sql)
-        params += values
+    by_station, values = _station_conditions(filters)
+    conditions += by_station
+    params += values
     conditions.append("(not s.is_deleted or r.revenue_net is not null)")
     return db.rows(
         "with r as ("

@@ -82,16 +82,17 @@ class _PostgresReader:
 
 
 @contextlib.contextmanager
-def read_only(warehouse: Warehouse) -> Iterator[Reader]:
-    """A read-only connection for the block; WarehouseMissing, WarehouseBusy or WirelaneError
-    (unreachable, refused) when there is none to be had."""
+def connection(warehouse: Warehouse, application: str = "wirelane-sync status") -> Iterator[tuple[Any, str]]:
+    """A read-only DB-API connection for the block, with its parameter placeholder (`?` on
+    DuckDB, `%s` on Postgres); WarehouseMissing, WarehouseBusy or WirelaneError (unreachable,
+    refused) when there is none to be had."""
     if warehouse.duckdb_path is not None:
         import duckdb
 
         if not warehouse.duckdb_path.exists():
             raise WarehouseMissing(f"no DuckDB file at {warehouse.duckdb_path} yet; run `wirelane-sync run` first")
         try:
-            connection = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+            duck = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
         except duckdb.IOException as error:
             if "lock" in str(error).lower():
                 raise WarehouseBusy(
@@ -99,9 +100,9 @@ def read_only(warehouse: Warehouse) -> Iterator[Reader]:
                 ) from None
             raise WirelaneError(f"cannot open {warehouse.duckdb_path}: {error}") from None
         try:
-            yield _DuckDBReader(connection)
+            yield duck, "?"
         finally:
-            connection.close()
+            duck.close()
         return
     import psycopg2
 
@@ -110,15 +111,22 @@ def read_only(warehouse: Warehouse) -> Iterator[Reader]:
             warehouse.dsn,
             connect_timeout=10,
             options="-c default_transaction_read_only=on",
-            application_name="wirelane-sync status",
+            application_name=application,
         )
     except psycopg2.Error as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WirelaneError(f"cannot connect to {warehouse.label}: {first}") from None
     try:
-        yield _PostgresReader(pg_connection)
+        yield pg_connection, "%s"
     finally:
         pg_connection.close()
+
+
+@contextlib.contextmanager
+def read_only(warehouse: Warehouse) -> Iterator[Reader]:
+    """A read-only reader for the block (see `connection`)."""
+    with connection(warehouse) as (opened, placeholder):
+        yield _DuckDBReader(opened) if placeholder == "?" else _PostgresReader(opened)
 
 
 def quote(identifier: str) -> str:
