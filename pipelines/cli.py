@@ -24,6 +24,7 @@ import typer
 from pipelines import logs
 
 if TYPE_CHECKING:
+    from pipelines.load import RunSummary
     from pipelines.warehouse import Warehouse
 
 app = typer.Typer(
@@ -148,6 +149,18 @@ def simulate(
         Path | None,
         typer.Option(help="Write the base URL and credentials as JSON here once serving."),
     ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(help="POST an EventLog here for every change `advance` makes (docs/webhooks.md)."),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="WIRELANE_WEBHOOK_SECRET",
+            show_envvar=True,
+            help="The shared secret the events are signed with (HMAC-SHA256); the environment keeps it out of `ps`.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a local Wirelane API 2.0 with realistic, seeded data and optional faults."""
     from simulator import server, timefmt
@@ -159,6 +172,10 @@ def simulate(
         timefmt.parse_iso(now)
     except (ValueError, OSError) as error:
         raise fail(f"bad --faults or --now: {error}") from error
+    if webhook_url is not None and not webhook_url.startswith(("http://", "https://")):
+        raise fail(f"--webhook-url {webhook_url!r} is not an http(s) URL")
+    if webhook_url is not None and not webhook_secret:
+        raise fail("--webhook-url needs --webhook-secret (or WIRELANE_WEBHOOK_SECRET) to sign the events with")
     settings = server.SimulatorSettings(
         host=host,
         port=port,
@@ -166,6 +183,8 @@ def simulate(
         sizes=SimulatorSizes(organizations, stations, members, sessions, days),
         now=now,
         faults=fault_settings,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret if webhook_url else None,
     )
     try:
         sock = server.bind(host, port)
@@ -192,8 +211,9 @@ def simulate(
         f"  API:       {info['base_url']}\n"
         f"  OAuth:     {info['token_url']}\n"
         f"  OpenAPI:   {info['openapi_url']}\n"
-        f"  Admin:     {base_url}/_simulator/stats | /_simulator/advance | /_simulator/faults\n"
-        f"  Orgs:      {', '.join(info['organizations'])}\n"
+        f"  Admin:     {base_url}/_simulator/stats | /_simulator/advance | /_simulator/faults | /_simulator/webhooks\n"
+        + (f"  Webhooks:  every change POSTed to {webhook_url}, signed\n" if webhook_url else "")
+        + f"  Orgs:      {', '.join(info['organizations'])}\n"
         f"  Client:    {creds.client_id} / {creds.client_secret}\n"
         f"  User:      {creds.username} / {creds.password}\n"
         f"Try:\n"
@@ -330,9 +350,8 @@ class _Signals:
             signal.signal(sig, handler)
 
 
-def _load(command: str, destination: str, **kwargs: Any) -> set[str]:
-    """Runs the load with progress, prints its summary, records the outcome for `status`;
-    returns the data tables the warehouse has."""
+def _load(command: str, destination: str, **kwargs: Any) -> RunSummary:
+    """Runs the load with progress, prints its summary, records the outcome for `status`."""
     from pipelines import load, progress, report, runlog
 
     where = _warehouse(destination)
@@ -365,12 +384,14 @@ def _load(command: str, destination: str, **kwargs: Any) -> set[str]:
         "retries": summary.retries,
         "resources": [name for name in resources if name != progress.OUTSIDE],
     }
+    if summary.webhooks is not None:
+        details["webhooks"] = summary.webhooks
     runlog.record_success(where.key, command, details)
     if with_log_lines:
         log.info(
             "%s finished: %s", command, report.first_line(summary), extra={"event": f"{command}_finished", **details}
         )
-    return summary.tables
+    return summary
 
 
 @app.command()
@@ -384,6 +405,14 @@ def run(
     no_transform: Annotated[
         bool, typer.Option("--no-transform", help="Load only; skip `dbt build` afterwards.")
     ] = False,
+    from_webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--from-webhooks",
+            help="Load the events `webhooks serve` queued and read again exactly the sessions and stations they "
+            "name (a tariff event: the tariffs); no listings. Regular runs stay the safety net.",
+        ),
+    ] = False,
 ) -> None:
     """Load the Wirelane API into the warehouse, then build the dbt marts.
 
@@ -391,15 +420,21 @@ def run(
     listing. Shows progress while it runs and a summary table at the end; `status` tells
     later what was loaded.
     """
-    tables = _load(
+    if from_webhooks and (resources or organizations or full_refresh):
+        raise fail(
+            "--from-webhooks loads what the queued events name: drop --resources, --organizations, --full-refresh"
+        )
+    summary = _load(
         "run",
         destination,
         resources=_split(resources),
         organizations=_split(organizations),
         full_refresh=full_refresh,
+        from_webhooks=from_webhooks,
     )
-    if no_transform:
-        return
+    tables = summary.tables
+    if no_transform or (summary.webhooks is not None and not summary.webhooks["events"]):
+        return  # nothing new to build from
     from pipelines.transform import REQUIRED_TABLES
 
     missing = sorted(REQUIRED_TABLES - tables)
@@ -594,6 +629,60 @@ def dashboard(
         raise fail(f"dashboard stopped by {name}", 130) from None
     if code:
         raise fail(f"streamlit exited with {code}", 1)
+
+
+webhooks_app = typer.Typer(
+    name="webhooks",
+    help="Receive the API's organization events, for near-real-time loads with `run --from-webhooks`.",
+    no_args_is_help=True,
+)
+app.add_typer(webhooks_app)
+
+
+@webhooks_app.command("serve")
+def webhooks_serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (behind your TLS proxy).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")] = 8787,
+) -> None:
+    """Accept signed events at `POST /webhooks/wirelane` and queue them on disk.
+
+    Verifies each event's `Wirelane-Signature` with `sources.wirelane.webhook_secret`, refuses
+    forged, stale and replayed deliveries, and commits the event to the queue
+    (`sources.wirelane.webhook_queue`) before answering 200. `GET /healthz` shows the queue.
+    Runs until interrupted.
+    """
+    from pipelines.webhooks import receiver
+    from pipelines.webhooks.queue import WebhookQueue, configured_path
+    from sources.wirelane.errors import WirelaneConfigError
+
+    try:
+        secret, tolerance = receiver.configured_secret(), receiver.configured_tolerance_s()
+        queue = WebhookQueue(configured_path())
+        sock = receiver.listen(host, port)
+    except WirelaneConfigError as error:
+        raise fail(str(error)) from None
+    bound = sock.getsockname()
+    typer.echo(f"webhooks: listening on http://{host}:{bound[1]}{receiver.PATH}, queue {queue.path}", err=True)
+    receiver.serve(sock, queue, secret, tolerance)
+
+
+@webhooks_app.command("status")
+def webhooks_status() -> None:
+    """The queue: events waiting for `run --from-webhooks`, events drained, the oldest wait."""
+    from pipelines.webhooks.queue import WebhookQueue, configured_path
+    from sources.wirelane.errors import WirelaneConfigError
+
+    try:
+        queue = WebhookQueue(configured_path())
+    except WirelaneConfigError as error:
+        raise fail(str(error)) from None
+    counts = queue.counts()
+    queue.close()
+    if logs.is_json():
+        typer.echo(json.dumps({"queue": str(queue.path), **counts}))
+        return
+    oldest = "" if counts["oldest_pending_s"] is None else f", the oldest waiting {counts['oldest_pending_s']} s"
+    typer.echo(f"webhook queue {queue.path}: {counts['pending']} pending, {counts['done']} drained{oldest}")
 
 
 @app.command()

@@ -8,6 +8,7 @@ configure the source and the destination; the pipeline's working folder follows
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines import failures
+from pipelines.webhooks import drain
 from sources.wirelane import changes
 from sources.wirelane import source as wirelane
-from sources.wirelane.errors import WirelaneConfigError
+from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 
 Destination = Literal["duckdb", "postgres"]
 PIPELINE_NAME = "wirelane"
@@ -49,6 +51,7 @@ class RunSummary:
     token_requests: int
     schema_changes: list[str] = field(default_factory=list)
     tables: set[str] = field(default_factory=set)  # every data table the warehouse now has
+    webhooks: dict[str, int] | None = None  # a drain's events and what they asked for (drain.Batch.summary)
 
 
 def make_pipeline(destination: Destination, dataset: str = DEFAULT_DATASET) -> dlt.Pipeline:
@@ -70,6 +73,7 @@ def build_source(
     resources: Sequence[str] | None = None,
     organizations: Sequence[str] | None = None,
     backfill: tuple[str, str] | None = None,
+    webhooks: drain.Batch | None = None,
 ) -> Any:
     kwargs: dict[str, Any] = {}
     if organizations:
@@ -77,6 +81,8 @@ def build_source(
     if backfill is not None:
         kwargs["backfill_start"], kwargs["backfill_end"] = backfill
     source = wirelane.wirelane_source(**kwargs)
+    if webhooks is not None:
+        return _webhook_source(source, webhooks)
     if backfill is not None:
         resources = ["sessions"]
     if resources:
@@ -88,6 +94,22 @@ def build_source(
     return source
 
 
+def _webhook_source(source: Any, batch: drain.Batch) -> Any:
+    """The events as rows, and the records they name read again through their detail endpoints."""
+    planned = batch.plan(wirelane.last_organizations())
+    source.resources["webhook_events"].bind(events=batch.events)
+    names = ["webhook_events"]
+    if planned.sessions:
+        source.resources["session"].bind(session_ids=planned.sessions)
+        names.append("session")
+    if planned.stations:
+        source.resources["station"].bind(station_ids=planned.stations)
+        names.append("station")
+    if planned.tariff_organizations:
+        names.extend(["tariffs", "price_models"])
+    return source.with_resources(*names)
+
+
 def run(
     destination: Destination = "duckdb",
     *,
@@ -96,12 +118,19 @@ def run(
     organizations: Sequence[str] | None = None,
     full_refresh: bool = False,
     backfill: tuple[str, str] | None = None,
+    from_webhooks: bool = False,
 ) -> RunSummary:
-    """Extract, normalize and load; raises WirelaneError with a one-line reason on failure."""
+    """Extract, normalize and load; raises WirelaneError with a one-line reason on failure.
+
+    `from_webhooks` loads the queued events and the records they name instead of the listings
+    (pipelines/webhooks/drain.py); the events are marked done once the load has committed."""
     started = time.monotonic()
+    batch = drain.claim() if from_webhooks else None
+    if batch is not None and batch.empty:
+        return RunSummary(None, {}, round(time.monotonic() - started, 2), 0, 0, 0, webhooks=batch.summary())
     try:
         pipeline = make_pipeline(destination, dataset)
-        source = build_source(resources, organizations, backfill)
+        source = build_source(resources, organizations, backfill, batch)
         options: dict[str, Any] = {"schema_contract": SCHEMA_CONTRACT}
         if destination == "duckdb":
             options["loader_file_format"] = "parquet"  # insert_values on DuckDB 2.0 is slow and huge
@@ -123,6 +152,8 @@ def run(
             # state of the last successful load from the destination and reads again from there.
             pipeline.drop()
         raise _root_cause(failure) from None
+    if batch is not None:
+        _mark_drained(batch, info)
     try:
         _mark_deleted(pipeline, info, source)
     except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
@@ -146,7 +177,17 @@ def run(
         token_requests=client.auth.fetched if client else 0,
         schema_changes=changes,
         tables=set(pipeline.default_schema.data_table_names()),
+        webhooks=batch.summary() if batch is not None else None,
     )
+
+
+def _mark_drained(batch: drain.Batch, info: LoadInfo) -> None:
+    try:
+        batch.done(info.loads_ids[-1] if info.loads_ids else None)
+    except sqlite3.Error as error:
+        raise WirelaneError(
+            f"loaded, but marking the webhook events done failed ({error}); the next drain loads them again"
+        ) from None
 
 
 def _finish_interrupted_load(

@@ -41,8 +41,9 @@ from sources.wirelane.client import RequestEvent, observe
 
 ProgressMode = Literal["auto", "live", "log", "off"]
 OUTSIDE = "(outside a resource)"
-# the station list pages serve all station tables; users know them as the stations' requests
-REPORTED_AS = {"station_listing": "charging_stations"}  # requests made while no dlt resource was extracting
+# Requests count for the table users know: the station list pages serve all station tables,
+# and the webhook drain's refreshes (`session`, `station`) load sessions and stations.
+REPORTED_AS = {"station_listing": "charging_stations", "station": "charging_stations", "session": "sessions"}
 log = logging.getLogger("wirelane_sync.progress")
 
 

@@ -99,6 +99,16 @@ def first_line(summary: RunSummary) -> str:
     )
 
 
+def webhook_line(drained: dict[str, int]) -> str:
+    if not drained["events"]:
+        return f"webhooks: no events waiting ({drained['pending']:,} pending)"
+    return (
+        f"webhooks: {drained['events']:,} events drained: {drained['sessions']:,} sessions and "
+        f"{drained['stations']:,} stations read again, tariffs of {drained['tariff_organizations']} organizations, "
+        f"{drained['ignored']:,} events ignored; {drained['pending']:,} still pending"
+    )
+
+
 def summary_rows(summary: RunSummary, resources: dict[str, ResourceCounts]) -> list[list[Cell]]:
     """One row per root table this run loaded or asked the API for, with its child tables' rows."""
     own: dict[str, int] = {}
@@ -132,6 +142,8 @@ def print_summary(summary: RunSummary, resources: dict[str, ResourceCounts], str
     table = rich_table(SUMMARY_COLUMNS, rows) if rows else None
     plain = plain_table(SUMMARY_COLUMNS, rows) if rows else []
     _emit([first_line(summary)], table, plain, stream)
+    if summary.webhooks is not None:
+        stream.write(webhook_line(summary.webhooks) + "\n")
     for text in schema_lines(summary):
         stream.write(text + "\n")
     stream.flush()

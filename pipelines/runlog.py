@@ -23,8 +23,13 @@ from dlt.common.pipeline import get_dlt_pipelines_dir
 from pipelines.logs import redact
 
 
+def state_dir() -> Path:
+    """`<dlt data dir>/wirelane-sync`: our own files that must outlive dlt's working folders."""
+    return Path(get_dlt_pipelines_dir()).parent / "wirelane-sync"
+
+
 def runs_file() -> Path:
-    return Path(get_dlt_pipelines_dir()).parent / "wirelane-sync" / "runs.json"
+    return state_dir() / "runs.json"
 
 
 def read() -> dict[str, dict[str, Any]]:

@@ -22,7 +22,7 @@ from dlt.common.configuration.specs import CredentialsConfiguration, configspec
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
-from sources.wirelane import changes
+from sources.wirelane import changes, webhooks
 from sources.wirelane import settings as defaults
 from sources.wirelane.arrow_batches import NotTabular, page_table
 from sources.wirelane.auth import OAuthSettings, WirelaneAuth
@@ -52,8 +52,8 @@ SOFT_DELETE_COLUMNS: dict[str, Any] = {DELETED_AT: {"data_type": "timestamp", "t
 FULL_LISTING_TABLES = ("members", "member_payment_methods", "member_subscriptions", "charging_stations")
 # each listed station's current lists, replaced per station
 STATION_LIST_TABLES = ("station_cases", "station_connection_chains", "station_maintenance_windows")
-# resources that are not tables of their own: a targeted refresh, and the stations' listing
-HIDDEN_RESOURCES = ("session", "station_listing")
+# resources not chosen by name: targeted refreshes (webhooks), the stations' listing, the events
+HIDDEN_RESOURCES = ("session", "station", "station_listing", "webhook_events")
 
 
 @configspec
@@ -206,7 +206,9 @@ def wirelane_source(
         _sessions(client, orgs, session_lag_s, open_session_refresh_h, backfill, privacy),
         _session(client, orgs, privacy),
         *_stations(client, orgs, detail_refresh_h),
+        _station(client, orgs),
         *_tariffs(client, orgs),
+        _webhook_events(privacy),
     ]
 
 
@@ -454,6 +456,17 @@ def _backfill_sessions(
             yield session_batch(page, org, privacy)
 
 
+def _targets(items: list[str], orgs: list[str], what: str) -> dict[str, list[str]]:
+    """ORGANIZATION/ID strings as ids per configured organization; anything else is refused."""
+    per_org: dict[str, list[str]] = {org: [] for org in orgs}
+    for item in items:
+        org, _, key = item.partition("/")
+        if org not in per_org or not defaults.ID_PATTERN.match(key):
+            raise WirelaneConfigError(f"{what} {item!r} is not ORGANIZATION/ID of a configured organization")
+        per_org[org].append(key)
+    return per_org
+
+
 def _session(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) -> DltResource:
     """One session by id, for targeted refreshes: `session_ids` of the form ORG/SESSION_ID."""
 
@@ -466,16 +479,8 @@ def _session(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) ->
         columns=SESSION_COLUMNS,
     )
     def session(session_ids: list[str] = dlt.config.value) -> Iterator[Any]:
-        targets = []
-        for item in session_ids:
-            org, _, sid = item.partition("/")
-            if org not in orgs or not defaults.ID_PATTERN.match(sid):
-                raise WirelaneConfigError(
-                    f"session {item!r} is not ORGANIZATION/SESSION_ID of a configured organization"
-                )
-            targets.append((org, sid))
-        for org in orgs:
-            ids = [sid for owner, sid in targets if owner == org]
+        for org, ids in _targets(session_ids, orgs, "session").items():
+            # a session the API no longer has (404) is left as loaded
             documents = [d for d in client.fan_out(partial(_fetch_session, client, org), ids) if d]
             if documents:
                 yield session_batch(documents, org, privacy)
@@ -495,6 +500,13 @@ def _without_status(station: Row) -> Row:
         for connector in station.get("connectors") or []
     ]
     return {**station, "connectors": connectors}
+
+
+STATION_TEMPLATE = f"{ORG}/stations/id/{{stationId}}"
+
+
+def _station_path(org: str, station_id: Any) -> str:
+    return f"{ORG.format(organizationId=org)}/stations/id/{station_id}"
 
 
 def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list[DltResource]:
@@ -525,10 +537,7 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
 
         def detail(item: Row) -> Row:
             org, station = item["organization_id"], item["listed"]
-            document = client.get_json(
-                f"{ORG.format(organizationId=org)}/stations/id/{station['id']}",
-                template=f"{ORG}/stations/id/{{stationId}}",
-            )
+            document = client.get_json(_station_path(org, station["id"]), template=STATION_TEMPLATE)
             return shape(document, org)
 
         rows = list(client.fan_out(detail, due))
@@ -575,6 +584,34 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
     ]
 
 
+def _station(client: WirelaneClient, orgs: list[str]) -> DltResource:
+    """Stations by id, for targeted refreshes: `station_ids` of the form ORG/STATION_ID.
+
+    Only the station's detail (its connectors and their status, what a station event is
+    about); its cases, connection chain and maintenance windows are left to the listing runs."""
+
+    @dlt.resource(
+        name="station",
+        table_name="charging_stations",
+        primary_key=("organization_id", "id"),
+        write_disposition="merge",
+        selected=False,
+        columns=SOFT_DELETE_COLUMNS,
+    )
+    def station(station_ids: list[str] = dlt.config.value) -> Iterator[list[Row]]:
+        for org, ids in _targets(station_ids, orgs, "station").items():
+
+            def detail(station_id: str, org: str = org) -> Row | None:
+                document = client.get_optional(_station_path(org, station_id), template=STATION_TEMPLATE)
+                return None if document is None else shape(document, org)  # gone: the next listing marks it
+
+            rows = [row for row in client.fan_out(detail, ids) if row]
+            if rows:
+                yield rows
+
+    return station
+
+
 # -- tariffs and price models ----------------------------------------------------------------
 # Versioned (SCD2) with a full listing per organization: a changed record closes its old
 # version (`_dlt_valid_to`), a vanished one is closed without a successor.
@@ -614,6 +651,18 @@ def _tariffs(client: WirelaneClient, orgs: list[str]) -> list[DltResource]:
             yield rows
 
     return [tariffs, price_models]
+
+
+# -- webhook events ----------------------------------------------------------------------------
+def _webhook_events(privacy: Pseudonymizer) -> DltResource:
+    @dlt.resource(name="webhook_events", primary_key="id", write_disposition="merge", selected=False)
+    def webhook_events(events: list[Row] = dlt.config.value) -> Iterator[list[Row]]:
+        """Received events (`{"event": EventLog, "received_at": epoch seconds}`), merged on
+        their id: a batch drained twice (a crash before it was marked done) loads them once."""
+        if events:
+            yield [webhooks.event_row(item["event"], item["received_at"], privacy) for item in events]
+
+    return webhook_events
 
 
 __all__ = ["WirelaneCredentials", "parse_timestamp", "wirelane_source"]
