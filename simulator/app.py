@@ -4,7 +4,8 @@ Request flow for an API route: count it, let the gateway faults act (429, 5xx, s
 revocation), authenticate the bearer token (password grant, `admin` scope, organization
 membership), validate parameters against the reference, answer, then let the payload faults
 act (schema drift, type change, malformed JSON). All state lives on the event loop's thread,
-so no locks are needed.
+so no locks are needed: the webhook dispatcher's worker threads get finished bytes, never the
+world.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from simulator import advance, faults, queries, render, spec, timefmt
+from simulator import advance, events, faults, queries, render, spec, timefmt, webhooks
 from simulator.auth import DemoCredentials, OAuthError, TokenService
 from simulator.validation import ApiError, Validator
 from simulator.world import JSON, Organization, World
@@ -107,10 +108,16 @@ class SimulatorState:
     retry_after_window: tuple[float, float] = (0.0, 0.0)
     requests_during_retry_after: int = 0
     base_lifetime_s: int = 3600
+    dispatcher: webhooks.Dispatcher = field(default_factory=webhooks.Dispatcher)
     _orderings: OrderedDict[tuple[Any, ...], np.ndarray[Any, Any]] = field(default_factory=OrderedDict)
     _pages: OrderedDict[tuple[Any, ...], bytes] = field(default_factory=OrderedDict)
     _page_bytes: int = 0
     _pages_version: int = -1
+
+    def publish(self, changes: advance.ChangeSet) -> None:
+        """Sends the events of one clock move (rendered here, on the world's thread)."""
+        if self.dispatcher.sending:
+            self.dispatcher.publish(events.documents(self.world, changes), changes.batch)
 
     def set_faults(self, config: faults.FaultConfig) -> None:
         self.fault_config = config
@@ -200,7 +207,9 @@ def sessions(state: SimulatorState, org: Organization, params: JSON, request: Re
     world = state.world
     shift = state.fault_config.page_shift
     if params.get("page", 1) >= 2 and shift.fires(request.url.path, state.fault_rng):
-        advance.shift(world, shift.updates, shift.inserts)
+        changes = advance.ChangeSet()
+        advance.shift(world, shift.updates, shift.inserts, changes)
+        state.publish(changes)
     filters = tuple(
         sorted(
             (k, tuple(v) if isinstance(v, list) else v)
@@ -465,7 +474,23 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
             minutes = None
         if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= 525_600:
             return _error(ApiError(400, "validation_error", 'Body must be {"minutes": N} with 1 <= N <= 525600'))
-        return _json(advance.advance(state.world, minutes))
+        changes = advance.ChangeSet()
+        summary = advance.advance(state.world, minutes, changes)
+        state.publish(changes)
+        return _json(summary)
+
+    async def get_webhooks(request: Request) -> Response:
+        return _json(state.dispatcher.report())
+
+    async def post_webhooks(request: Request) -> Response:
+        try:
+            payload = orjson.loads(await request.body() or b"{}")
+            config = webhooks.parse(payload)
+        except (orjson.JSONDecodeError, TypeError, ValueError) as error:
+            message = f'Invalid webhook settings: {error}; body: {{"url": URL or null, "secret": S, ...}}'
+            return _error(ApiError(400, "validation_error", message))
+        state.dispatcher.configure(config)
+        return _json(state.dispatcher.report())
 
     async def get_faults(request: Request) -> Response:
         return _json(state.fault_config.report())
@@ -528,6 +553,8 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
         Route("/_simulator/advance", post_advance, methods=["POST"]),
         Route("/_simulator/faults", get_faults, methods=["GET"]),
         Route("/_simulator/faults", post_faults, methods=["POST"]),
+        Route("/_simulator/webhooks", get_webhooks, methods=["GET"]),
+        Route("/_simulator/webhooks", post_webhooks, methods=["POST"]),
         Route("/_simulator/revoke-tokens", post_revoke, methods=["POST"]),
         Route("/_simulator/remove", post_remove, methods=["POST"]),
         Route("/_simulator/organizations", post_organization, methods=["POST"]),
@@ -540,6 +567,22 @@ ORGANIZATION_ID = re.compile(
     spec.normalised_document()["components"]["parameters"]["organizationIdParam"]["schema"]["pattern"]
 )
 API_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}$"
+_RATE = {"type": "number", "minimum": 0, "maximum": 1, "default": 0}
+WEBHOOK_SETTINGS: JSON = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "url": {"type": "string", "nullable": True, "description": "http(s) callback; null stops sending"},
+        "secret": {"type": "string", "minLength": 1, "description": "HMAC key; required with a url, never shown"},
+        "duplicate_rate": _RATE,
+        "drop_rate": _RATE,
+        "shuffle": {"type": "boolean", "default": False},
+        "max_attempts": {"type": "integer", "minimum": 1, "maximum": webhooks.MAX_ATTEMPTS_LIMIT, "default": 10},
+        "backoff_s": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "default": 0.5},
+        "max_backoff_s": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 3600, "default": 30},
+        "timeout_s": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 300, "default": 10},
+    },
+}
 
 
 def _describe_timestamps(node: Any) -> None:
@@ -600,6 +643,23 @@ def served_document(base_url: str) -> JSON:
             "responses": {"200": plain},
         },
     }
+    doc["paths"]["/_simulator/webhooks"] = admin | {
+        "get": {
+            "tags": ["Simulator"],
+            "summary": "Webhook settings (without the secret) and delivery counters",
+            "operationId": "simulatorGetWebhooks",
+            "security": [],
+            "responses": {"200": plain},
+        },
+        "post": {
+            "tags": ["Simulator"],
+            "summary": "Replace the webhook settings (url null stops sending)",
+            "operationId": "simulatorSetWebhooks",
+            "security": [],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": WEBHOOK_SETTINGS}}},
+            "responses": {"200": plain, "400": {"$ref": "#/components/responses/default"}},
+        },
+    }
     doc["tags"] = [*doc.get("tags", []), {"name": "Simulator", "description": "Admin routes (no token)."}]
     served: JSON = doc
     return served
@@ -610,9 +670,13 @@ def create_app(
     credentials: DemoCredentials | None = None,
     fault_settings: JSON | None = None,
     issuer: str = "wirelane-simulator",
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
 ) -> Starlette:
+    """The application; ValueError if the webhook settings are unusable (a url without a secret)."""
     tokens = TokenService(credentials=credentials or DemoCredentials(), issuer=issuer)
-    state = SimulatorState(world=world, tokens=tokens, base_lifetime_s=tokens.lifetime_s)
+    dispatcher = webhooks.Dispatcher(webhooks.WebhookConfig(url=webhook_url, secret=webhook_secret), world.seed)
+    state = SimulatorState(world=world, tokens=tokens, base_lifetime_s=tokens.lifetime_s, dispatcher=dispatcher)
     state.set_faults(faults.parse(fault_settings or {}))
     routes = [Route("/token", _token_endpoint(state), methods=["POST"])]
     for operation, path in PATHS.items():

@@ -28,6 +28,8 @@ class SimulatorSettings:
     sizes: SimulatorSizes = field(default_factory=SimulatorSizes)
     now: str = DEFAULT_NOW
     faults: JSON | None = None
+    webhook_url: str | None = None  # POST an EventLog here for every change (docs/webhooks.md)
+    webhook_secret: str | None = field(default=None, repr=False)  # signs them; needed with a url
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -63,10 +65,17 @@ class RunningSimulator:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.state.dispatcher.stop()
 
 
 def _config(settings: SimulatorSettings, world: World, port: int) -> uvicorn.Config:
-    app = create_app(world, fault_settings=settings.faults, issuer=f"http://{settings.host}:{port}")
+    app = create_app(
+        world,
+        fault_settings=settings.faults,
+        issuer=f"http://{settings.host}:{port}",
+        webhook_url=settings.webhook_url,
+        webhook_secret=settings.webhook_secret,
+    )
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -135,4 +144,9 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve_forever(settings: SimulatorSettings, world: World, sock: socket.socket) -> None:
     port = sock.getsockname()[1]
-    uvicorn.Server(_config(settings, world, port)).run(sockets=[sock])
+    config = _config(settings, world, port)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        app: Any = config.app
+        app.state.simulator.dispatcher.stop()
