@@ -121,6 +121,13 @@ def _connector_parts(world: World, index: int) -> dict[str, Any]:
     return cached
 
 
+def format_session_id(hi: int, lo: int) -> str:
+    """The session's UUID from its two stored halves: pages and webhook events must name a
+    session identically, or a receiver could not match an event to the record it reads."""
+    hex32 = f"{hi:016x}{lo:016x}"
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+
 def session_list(world: World, indices: list[int]) -> bytes:
     """JSON array of sessions, rendered column-wise for speed (about 15 µs a session)."""
     if not indices:
@@ -135,8 +142,8 @@ def session_list(world: World, indices: list[int]) -> bytes:
     parts: list[bytes] = []
     for k in range(len(indices)):
         hi, lo = col["id_hi"][k], col["id_lo"][k]
-        hex32 = f"{hi:016x}{lo:016x}"
-        session_id = f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+        session_id = format_session_id(hi, lo)
+        hex32 = session_id.replace("-", "")
         ident_type = IDENTIFICATION_TYPES[col["ident_type"][k]]
         member_index = col["member"][k]
         roaming = ROAMING_PROVIDERS[col["roaming"][k]]

@@ -38,9 +38,17 @@ def make_simulator() -> Iterator[Callable[..., RunningSimulator]]:
     started: list[RunningSimulator] = []
 
     def factory(
-        sizes: SimulatorSizes = SMALL, seed: int = 42, faults: dict[str, object] | None = None
+        sizes: SimulatorSizes = SMALL,
+        seed: int = 42,
+        faults: dict[str, object] | None = None,
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> RunningSimulator:
-        running = start_in_thread(SimulatorSettings(port=0, seed=seed, sizes=sizes, faults=faults))
+        settings = SimulatorSettings(
+            port=0, seed=seed, sizes=sizes, faults=faults, webhook_url=webhook_url, webhook_secret=webhook_secret
+        )
+        running = start_in_thread(settings)
         started.append(running)
         return running
 
