@@ -1,5 +1,5 @@
-"""The pipeline tests' workspace (a private simulator, working folder and DuckDB file)."""
+"""The pipeline tests' fixtures: a private simulator, working folder and DuckDB file; Postgres."""
 
-from tests.pipeline.conftest import workspace
+from tests.pipeline.conftest import postgres, workspace
 
-__all__ = ["workspace"]
+__all__ = ["postgres", "workspace"]

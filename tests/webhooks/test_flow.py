@@ -7,12 +7,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import psycopg2
 import pytest
 
 from pipelines import load
 from simulator.server import free_port
-from tests.pipeline.api_equality import assert_equal, duckdb_fetch
+from tests.pipeline.api_equality import assert_equal, duckdb_fetch, postgres_fetch
 from tests.pipeline.conftest import Workspace
+from tests.postgres_server import PostgresServer
 from tests.webhooks.receiver_process import SECRET, Receiver, receiver
 
 JSON = dict[str, Any]
@@ -106,3 +108,17 @@ def test_lost_events_are_caught_by_the_next_polling_run(ws: Workspace) -> None:
     assert summary["new_sessions"] + summary["progressed_sessions"] + summary["closed_sessions"] > 0
     load.run("duckdb")
     assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
+
+
+def test_events_flow_into_postgres(ws: Workspace, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres.dsn)
+    with psycopg2.connect(postgres.dsn) as con, con.cursor() as cur:
+        cur.execute("drop schema if exists wirelane_raw cascade; drop schema if exists wirelane_raw_staging cascade")
+    load.run("postgres")
+    with receiver(ws.root) as running:
+        send_to(ws, running, duplicate_rate=0.5)
+        advance(ws)
+        wait_delivered(ws)
+        summary = load.run("postgres", from_webhooks=True)
+    assert summary.webhooks is not None and summary.webhooks["events"] > 0
+    assert_equal(postgres_fetch(postgres.dsn), ws.api)
