@@ -129,8 +129,8 @@ def _measured(command: list[str], workdir: Path, env: dict[str, str], what: str)
     return _check(run_measured(command, cwd=workdir, env=env), what)
 
 
-def measure(sessions: int, rounds: int, minutes: int, seed: int) -> dict[str, Any]:
-    options = [*_scaled(sessions), "--seed", str(seed)]
+def measure(sessions: int, rounds: int, minutes: int, seed: int, entities: Sequence[str] = ()) -> dict[str, Any]:
+    options = [*_scaled(sessions), *entities, "--seed", str(seed)]
     meta: dict[str, Any] = {
         "code": code_version(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -254,10 +254,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--minutes", type=int, default=15, help="simulated minutes per round (a polling interval)")
+    parser.add_argument("--stations", type=int, help="stations (default: in proportion, at least 300)")
+    parser.add_argument("--members", type=int, help="members (default: in proportion, at least 2,000)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    run = measure(args.sessions, args.rounds, args.minutes, args.seed)
+    entities = [*(["--stations", str(args.stations)] if args.stations else [])]
+    entities += ["--members", str(args.members)] if args.members else []
+    run = measure(args.sessions, args.rounds, args.minutes, args.seed, entities)
     run["meta"]["command"] = f"{COMMAND} " + " ".join(sys.argv[1:] if argv is None else argv)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / "webhook_lag.json").write_text(json.dumps(run, indent=2) + "\n")
