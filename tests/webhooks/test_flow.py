@@ -1,12 +1,13 @@
 """Events from the simulator, through the receiver, into the warehouse: whatever the delivery
-does (duplicates, disorder, a receiver killed mid-way, events lost), the warehouse ends equal
-to the API."""
+does (duplicates, disorder, a forged or replayed delivery, a receiver killed mid-way, events
+lost), the warehouse ends equal to the API."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+import httpx
 import psycopg2
 import pytest
 
@@ -16,6 +17,7 @@ from tests.pipeline.api_equality import assert_equal, duckdb_fetch, postgres_fet
 from tests.pipeline.conftest import Workspace
 from tests.postgres_server import PostgresServer
 from tests.webhooks.receiver_process import SECRET, Receiver, receiver
+from tests.webhooks.signing import event, signed
 
 JSON = dict[str, Any]
 LISTS = ("findOrganizationChargingSessions", "organizationFindChargingStations", "getMembers")
@@ -65,6 +67,14 @@ def test_events_flow_from_the_simulator_to_the_warehouse(ws: Workspace) -> None:
         report = wait_delivered(ws)
         assert report["delivered"] == report["published"] + report["duplicated"] > 0
         assert sum(c["connector_status_changes"] for c in changed), "no station changed in 4.5 hours"
+        org = ws.api.organizations[0]
+        forged = event("charging_session", "00000000-0000-4000-8000-00000000dead", org)
+        body, headers = signed("a-secret-the-receiver-does-not-know", forged)
+        assert httpx.post(running.url, content=body, headers=headers).status_code == 401
+        genuine = event("charging_station", "1", org)
+        body, headers = signed(SECRET, genuine)
+        assert httpx.post(running.url, content=body, headers=headers).status_code == 200
+        assert httpx.post(running.url, content=body, headers=headers).status_code == 409, "a replay"
         before = requests(ws)
 
         summary = load.run("duckdb", from_webhooks=True)
@@ -72,7 +82,7 @@ def test_events_flow_from_the_simulator_to_the_warehouse(ws: Workspace) -> None:
     read = {name: count - before.get(name, 0) for name, count in requests(ws).items()}
     assert all(read.get(name, 0) == 0 for name in LISTS), read
     assert summary.webhooks is not None
-    assert summary.webhooks["events"] == report["published"], "each event queued once"
+    assert summary.webhooks["events"] == report["published"] + 1, "each event queued once, the forged one not"
     assert read.get("findOrganizationChargingSession", 0) == summary.webhooks["sessions"]
     assert read.get("organizationFindChargingStation", 0) == summary.webhooks["stations"] > 0
     assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
