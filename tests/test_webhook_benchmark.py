@@ -17,14 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 def test_the_webhook_benchmark_reports_every_round(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "benchmarks.webhook_lag", "--sessions", "2000", "--stations", "10",
-        "--members", "40", "--rounds", "2", "--minutes", "60", "--results-dir", str(tmp_path),
+        "--members", "40", "--rounds", "1", "--minutes", "60", "--results-dir", str(tmp_path),
     ]  # fmt: skip
     env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     finished = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=280, check=False)
     assert finished.returncode == 0, finished.stderr[-3000:]
     report = json.loads((tmp_path / "webhook_lag.json").read_text())
     rounds = report["rounds"]
-    assert [r["round"] for r in rounds] == [1, 2]
+    assert [r["round"] for r in rounds] == [1]
     for row in rounds:
         assert row["events"] > 0
         assert row["drain_requests"] <= row["events"], "one detail request per changed record at most"
