@@ -208,7 +208,7 @@ def wirelane_source(
         *_stations(client, orgs, detail_refresh_h),
         _station(client, orgs),
         *_tariffs(client, orgs),
-        _webhook_events(privacy),
+        _webhook_events(privacy, orgs),
     ]
 
 
@@ -654,13 +654,13 @@ def _tariffs(client: WirelaneClient, orgs: list[str]) -> list[DltResource]:
 
 
 # -- webhook events ----------------------------------------------------------------------------
-def _webhook_events(privacy: Pseudonymizer) -> DltResource:
+def _webhook_events(privacy: Pseudonymizer, orgs: list[str]) -> DltResource:
     @dlt.resource(name="webhook_events", primary_key="id", write_disposition="merge", selected=False)
     def webhook_events(events: list[Row] = dlt.config.value) -> Iterator[list[Row]]:
         """Received events (`{"event": EventLog, "received_at": epoch seconds}`), merged on
         their id: a batch drained twice (a crash before it was marked done) loads them once."""
         if events:
-            yield [webhooks.event_row(item["event"], item["received_at"], privacy) for item in events]
+            yield [webhooks.event_row(item["event"], item["received_at"], privacy, orgs) for item in events]
 
     return webhook_events
 

@@ -49,8 +49,8 @@ def targets(events: list[Row], organizations: list[str]) -> Targets:
     wanted = Targets()
     seen: set[tuple[str, str, str]] = set()
     for event in events:
-        kind, owner, resource = event.get("resource_type"), event.get("resource_owner"), event.get("resource_id")
-        if not (isinstance(owner, str) and isinstance(resource, str) and owner in organizations):
+        kind, owner, resource = event.get("resource_type"), organization(event, organizations), event.get("resource_id")
+        if not (owner is not None and isinstance(resource, str)):
             wanted.ignored += 1
             continue
         if kind not in (SESSION, STATION, TARIFF) or not defaults.ID_PATTERN.match(resource):
@@ -71,7 +71,22 @@ def targets(events: list[Row], organizations: list[str]) -> Targets:
     return wanted
 
 
-def event_row(event: Row, received_at: float, privacy: Pseudonymizer) -> Row:
+def organization(event: Row, organizations: list[str]) -> str | None:
+    """The configured organization an event belongs to: its `resource_owner`, or else the
+    `organization_id` of its `core_data` (the reference's example has a tenant code as owner,
+    so the organization may only be there); None when neither names a configured one."""
+    owner = event.get("resource_owner")
+    if isinstance(owner, str) and owner in organizations:
+        return owner
+    try:
+        core = orjson.loads(event.get("core_data") or "null")
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    named = core.get("organization_id") if isinstance(core, dict) else None
+    return named if isinstance(named, str) and named in organizations else None
+
+
+def event_row(event: Row, received_at: float, privacy: Pseudonymizer, organizations: list[str]) -> Row:
     """One `webhook_events` row: the envelope typed like every row, `data` and `core_data` as
     the JSON text the API sent, with personal fields hashed.
 
@@ -80,7 +95,7 @@ def event_row(event: Row, received_at: float, privacy: Pseudonymizer) -> Row:
     pseudonymization on, it is not stored at all rather than stored in clear."""
     envelope = {name: event.get(name) for name in ENVELOPE}
     owner = envelope["resource_owner"] if isinstance(envelope["resource_owner"], str) else ""
-    row = shape(envelope, owner)
+    row = shape(envelope, organization(event, organizations) or owner)
     row["received_at"] = datetime.fromtimestamp(received_at, UTC)
     for name in ENCODED:
         row[name] = _encoded(event.get(name), envelope["resource_type"], privacy)
