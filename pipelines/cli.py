@@ -295,7 +295,8 @@ def _failed(where: Warehouse, command: str, error: BaseException, signals: _Sign
     from sources.wirelane.errors import WirelaneConfigError
 
     if signals.received or isinstance(error, KeyboardInterrupt):
-        name = signals.received.name if signals.received else "SIGINT"
+        code_received = getattr(error, "signal_code", None)  # dlt's SignalReceivedException
+        name = signals.received.name if signals.received else signal.Signals(code_received or signal.SIGINT).name
         code, message = 130, f"{command} interrupted by {name}; the next run starts again from the last completed load"
     elif isinstance(error, WirelaneConfigError | ConfigurationException):
         code, message = 2, _first_line(error)  # dlt's configuration errors span many lines

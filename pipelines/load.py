@@ -17,7 +17,9 @@ from typing import Any, Literal
 import dlt
 import duckdb
 import psycopg2
+from dlt.common.exceptions import SignalReceivedException
 from dlt.common.pipeline import LoadInfo
+from dlt.common.runtime import signals as dlt_signals
 from dlt.common.storages.load_package import TPackageJobState
 from dlt.destinations.exceptions import DatabaseException, DestinationConnectionError
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -143,9 +145,15 @@ def run(
                 pipeline = make_pipeline(destination, dataset)
         else:
             pipeline = _finish_interrupted_load(pipeline, options, destination, dataset)
-        info: LoadInfo = pipeline.run(source, **options)
+        with dlt_signals.intercepted_signals():
+            info: LoadInfo = pipeline.run(source, **options)
+            # dlt holds a first SIGINT or SIGTERM for its steps to notice, and forgets it when the
+            # run ends first: the caller must still learn that it was asked to stop
+            dlt_signals.raise_if_signalled()
         info.raise_on_failed_jobs()
     except PipelineStepFailed as failure:
+        if isinstance(failure.exception, SignalReceivedException):
+            raise failure.exception from None  # asked to stop: an interrupt, not a refused package
         if failure.step in ("extract", "normalize"):
             # The data itself was refused (a frozen type changed, a bad page): the package would
             # fail again on every run. Forget the local working folder; the next run restores the

@@ -234,7 +234,7 @@ def test_sigterm_is_exit_130_recorded_and_changes_nothing(workspace: Workspace) 
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
     workspace.api.admin("POST", "faults", {"profile": "none"})
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr[-2000:]
     assert stderr.strip().splitlines()[-1].startswith("error: run interrupted by SIGTERM")
     assert stdout == "" and fingerprint(workspace) == before, "a full refresh cut short drops nothing"
     failure = json.loads(run_cli(workspace, "status", "--json").stdout)["last_failure"]
