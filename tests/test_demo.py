@@ -78,10 +78,22 @@ def _occupy_default_port() -> socket.socket | None:
     return sock
 
 
+def _as_on_a_terminal() -> None:
+    """SIGINT handled as in a terminal: a test runner started in the background (`cmd &` in a
+    script, nohup) passes SIGINT on as ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupted_run(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Ctrl-C while the full load runs (just after the simulator is up)."""
     process = subprocess.Popen(
-        CLI + SMALL, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        CLI + SMALL,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_on_a_terminal,
     )
     assert process.stdout is not None
     first = process.stdout.readline()
