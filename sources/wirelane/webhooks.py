@@ -103,11 +103,13 @@ def event_row(event: Row, received_at: float, privacy: Pseudonymizer, organizati
 
 
 def _encoded(value: Any, resource_type: Any, privacy: Pseudonymizer) -> str | None:
-    if not isinstance(value, str) or not privacy.enabled:
-        return value if isinstance(value, str) else None
-    resource = PRIVACY_RESOURCE.get(resource_type) if isinstance(resource_type, str) else None
-    if resource is None:
-        return None if resource_type not in (STATION, TARIFF) else value  # ours carry no personal data
+    if not isinstance(value, str):
+        return None
+    if not privacy.enabled or resource_type in (STATION, TARIFF):
+        return value  # in clear as configured, or of a type that carries no personal data
+    if not isinstance(resource_type, str) or resource_type not in PRIVACY_RESOURCE:
+        return None
+    resource = PRIVACY_RESOURCE[resource_type]
     try:
         decoded = orjson.loads(value)
     except orjson.JSONDecodeError:

@@ -1,5 +1,17 @@
-"""The pipeline tests' fixtures: a private simulator, working folder and DuckDB file; Postgres."""
+"""The pipeline tests' fixtures (a private simulator, working folder and DuckDB file; Postgres),
+and `ws`: that workspace set up for comparing with the API after webhook drains."""
 
-from tests.pipeline.conftest import postgres, workspace
+import pytest
 
-__all__ = ["postgres", "workspace"]
+from tests.pipeline.conftest import Workspace, postgres, workspace
+from tests.webhooks.receiver_process import SECRET
+
+__all__ = ["postgres", "workspace", "ws"]
+
+
+@pytest.fixture
+def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("SOURCES__WIRELANE__PSEUDONYMIZE", "false")  # compared with the API in clear
+    monkeypatch.setenv("SOURCES__WIRELANE__REQUESTS_PER_SECOND", "0")
+    monkeypatch.setenv("SOURCES__WIRELANE__WEBHOOK_SECRET", SECRET)
+    return workspace

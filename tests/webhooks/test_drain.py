@@ -16,19 +16,12 @@ from pipelines.webhooks.queue import WebhookQueue, configured_path
 from sources.wirelane.errors import WirelaneError
 from tests.pipeline.api_equality import assert_equal, duckdb_fetch
 from tests.pipeline.conftest import Workspace
+from tests.pipeline.test_change_detection import station_listing
+from tests.webhooks.api_requests import LISTS, requests
 from tests.webhooks.receiver_process import SECRET, Receiver, receiver
 from tests.webhooks.signing import event, signature_header, signed
 
 JSON = dict[str, Any]
-LISTS = ("findOrganizationChargingSessions", "organizationFindChargingStations", "getMembers")
-
-
-@pytest.fixture
-def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("SOURCES__WIRELANE__PSEUDONYMIZE", "false")  # compared with the API in clear
-    monkeypatch.setenv("SOURCES__WIRELANE__REQUESTS_PER_SECOND", "0")
-    monkeypatch.setenv("SOURCES__WIRELANE__WEBHOOK_SECRET", SECRET)
-    return workspace
 
 
 def changed_since(ws: Workspace, stations_before: dict[tuple[str, Any], JSON], since: str) -> list[JSON]:
@@ -44,23 +37,10 @@ def changed_since(ws: Workspace, stations_before: dict[tuple[str, Any], JSON], s
     return events
 
 
-def station_listing(ws: Workspace) -> dict[tuple[str, Any], JSON]:
-    return {
-        (org, station["id"]): station
-        for org in ws.api.organizations
-        for station in ws.api.get_all(f"/organizations/id/{org}/stations", {"include_roaming": "true"})
-    }
-
-
 def deliver(running: Receiver, events: list[JSON]) -> None:
     for document in events:
         body, headers = signed(SECRET, document)
         httpx.post(running.url, content=body, headers=headers, timeout=10).raise_for_status()
-
-
-def requests(ws: Workspace) -> dict[str, int]:
-    by_operation: dict[str, int] = ws.api.admin("GET", "stats").json()["requests"]["by_operation"]
-    return by_operation
 
 
 def since(before: dict[str, int], ws: Workspace) -> dict[str, int]:

@@ -16,19 +16,11 @@ from simulator.server import free_port
 from tests.pipeline.api_equality import assert_equal, duckdb_fetch, postgres_fetch
 from tests.pipeline.conftest import Workspace
 from tests.postgres_server import PostgresServer
+from tests.webhooks.api_requests import LISTS, requests
 from tests.webhooks.receiver_process import SECRET, Receiver, receiver
 from tests.webhooks.signing import event, signed
 
 JSON = dict[str, Any]
-LISTS = ("findOrganizationChargingSessions", "organizationFindChargingStations", "getMembers")
-
-
-@pytest.fixture
-def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    monkeypatch.setenv("SOURCES__WIRELANE__PSEUDONYMIZE", "false")  # compared with the API in clear
-    monkeypatch.setenv("SOURCES__WIRELANE__REQUESTS_PER_SECOND", "0")
-    monkeypatch.setenv("SOURCES__WIRELANE__WEBHOOK_SECRET", SECRET)
-    return workspace
 
 
 def send_to(ws: Workspace, running: Receiver, **faults: Any) -> None:
@@ -47,11 +39,6 @@ def wait_delivered(ws: Workspace, timeout_s: float = 60) -> JSON:
         assert time.monotonic() < deadline, f"deliveries still pending: {report}"
         time.sleep(0.1)
     return report
-
-
-def requests(ws: Workspace) -> dict[str, int]:
-    by_operation: dict[str, int] = ws.api.admin("GET", "stats").json()["requests"]["by_operation"]
-    return by_operation
 
 
 def advance(ws: Workspace, minutes: int = 90) -> JSON:
