@@ -65,6 +65,13 @@ BUILD: tuple[str, ...] = ("build", "--exclude-resource-type", "unit_test")
 UNIT_TESTS: tuple[str, ...] = ("test", "--select", "test_type:unit")
 
 
+def _node_name(unique_id: str) -> str:
+    """`test.wirelane.unique_fct_x_id.3ff76ed28c` -> `unique_fct_x_id`: the name, not the hash dbt
+    appends to long test names."""
+    parts = unique_id.split(".")
+    return parts[2] if len(parts) > 2 else unique_id
+
+
 def run_dbt(destination: Destination = "duckdb", command: Sequence[str] = BUILD) -> TransformSummary:
     """Runs a dbt command in its own process (dbt keeps DuckDB connections open in-process);
     raises WirelaneError naming the failing nodes."""
@@ -93,7 +100,7 @@ def run_dbt(destination: Destination = "duckdb", command: Sequence[str] = BUILD)
         if status in ("error", "fail"):
             lines = [line.strip() for line in str(node.get("message") or status).splitlines() if line.strip()]
             message = lines[0] if lines else status
-            failures.append(f"{node.get('unique_id', '?').split('.')[-1]}: {message}")
+            failures.append(f"{_node_name(str(node.get('unique_id', '?')))}: {message}")
     if process.returncode != 0:
         tail = [line for line in process.stdout.splitlines() if line.strip()][-1:] or ["see dbt's log"]
         reason = "; ".join(failures[:5]) or tail[0]

@@ -23,9 +23,16 @@ data_horizon as (
 ),
 
 {% if is_incremental() %}
-built as (
+-- built rows that can change without a new version: open sessions the data's clock has just
+-- made stuck, and sessions whose EVSE or price model was not loaded yet
+rebuilt_anyway as (
 
-    select session_id, updated_at, is_open from {{ this }}
+    select session_id
+    from {{ this }}
+    where (is_open and not dq_stuck_open
+           and started_at < (select observed_until from data_horizon) - interval '{{ var("stuck_open_hours") }} hours')
+        or dq_unknown_evse
+        or dq_unknown_price_model
 
 ),
 {% endif %}
@@ -35,11 +42,10 @@ changed_sessions as (
     select sessions.*
     from sessions
     {% if is_incremental() %}
-    -- sessions changed since the last build (with a lookback for late commits), and every
-    -- session still open, whose stuck-open flag moves with the clock
-    where sessions.updated_at >= (select max(built.updated_at) from built)
-        - interval '{{ var("session_lookback_hours") }} hours'
-        or sessions.session_id in (select built.session_id from built where built.is_open)
+    -- the versions dlt loaded since the last build (load ids grow with time, so late commits
+    -- and backfills count too), and the rows above
+    where sessions.loaded_in > {{ newest_value(this, 'loaded_in', "''") }}
+        or sessions.session_id in (select session_id from rebuilt_anyway)
     {% endif %}
 
 ),
@@ -120,6 +126,7 @@ final as (
         measured.price_incl_vat,
         measured.currency,
         measured.updated_at,
+        measured.loaded_in,
         -- data-quality flags: the row stays, the flag says what is wrong with it
         coalesce(measured.energy_kwh < 0, false) as dq_negative_energy,
         coalesce(measured.ended_at < measured.started_at, false) as dq_end_before_start,
@@ -138,7 +145,9 @@ final as (
         coalesce(
             abs((measured.meter_stop_wh - measured.meter_start_wh) / 1000.0 - measured.energy_kwh) > 0.001,
             false
-        ) as dq_meter_mismatch
+        ) as dq_meter_mismatch,
+        -- the build that wrote the row: the facts above rebuild what a later build rewrote
+        {{ build_timestamp() }} as built_at
 
     from estimated as measured
     cross join data_horizon

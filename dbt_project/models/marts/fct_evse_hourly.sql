@@ -3,10 +3,11 @@
     charging (estimated), and the energy it delivered. Every utilization KPI is a ratio of sums
     over this table. UTC hours keep DST days exact (the local 02:00 hour repeats in October).
 
-    Incremental: each EVSE's hours are rebuilt from the earliest hour that can have changed
-    (the start of a session changed since the last build minus the lookback, or still open; a
-    maintenance window that ended recently; its last built hour, which was partial), and new
-    hours are added up to the data's clock. Everything before stays as built. -#}
+    Incremental: each EVSE's hours are rebuilt from the local midnight before the earliest hour
+    that can have changed (the start of a session fct_charging_sessions rewrote since; a
+    maintenance window that ended within `maintenance_lookback_hours`; its last built hour,
+    which was partial), and new hours are added up to the data's clock. Everything before stays as built; `built_at` says
+    which build wrote each row, and every build writes whole local days. -#}
 {{
     config(
         materialized='incremental',
@@ -69,9 +70,9 @@ previous_build as (
 
 ),
 
-changed_since as (
+maintenance_since as (
 
-    select max(last_hour) - interval '{{ var("session_lookback_hours") }} hours' as since from previous_build
+    select max(last_hour) - interval '{{ var("maintenance_lookback_hours") }} hours' as since from previous_build
 
 ),
 
@@ -81,14 +82,17 @@ rebuild_points as (
     union all
     select sessions.evse_id, date_trunc('hour', sessions.started_at)
     from sessions
-    where sessions.updated_at >= (select since from changed_since) or sessions.is_open
+    -- the sessions fct_charging_sessions rewrote since this table was built (new versions); one
+    -- still open and unchanged needs nothing earlier: its hours up to the last build were
+    -- occupied in full already, and the EVSE's last built hour is a rebuild point anyway
+    where sessions.built_at > {{ last_built_at(this) }}
     union all
     select connectors.evse_id, date_trunc('hour', maintenance_windows.starts_at)
     from maintenance_windows
     inner join connectors
         on connectors.organization_id = maintenance_windows.organization_id
         and connectors.station_id = maintenance_windows.station_id
-    where coalesce(maintenance_windows.ends_at, maintenance_windows.starts_at) >= (select since from changed_since)
+    where coalesce(maintenance_windows.ends_at, maintenance_windows.starts_at) >= (select since from maintenance_since)
 
 ),
 
@@ -111,8 +115,13 @@ evse_periods as (
             data_period.first_hour,
             coalesce(date_trunc('hour', stations.onboarding_completed_at), data_period.first_hour)
             {% if is_incremental() %}
-            -- an EVSE built before starts again where something may have changed
-            , coalesce(rebuild_from.from_hour, data_period.first_hour)
+            -- an EVSE built before starts again at the local midnight before the first hour that
+            -- may have changed: builds rewrite whole local days, which mart_station_utilization_daily
+            -- then sums from the rewritten rows alone
+            , coalesce(
+                {{ local_time("date_trunc('day', " ~ local_time('rebuild_from.from_hour', 'stations.timezone') ~ ")", 'stations.timezone') }},
+                data_period.first_hour
+            )
             {% endif %}
         ) as first_hour,
         date_trunc('hour', least(data_period.observed_until, coalesce(stations.deleted_at, data_period.observed_until)))
@@ -268,7 +277,9 @@ final as (
         cast(least(3600, coalesce(session_hours.occupied_s, 0)) / 60.0 as numeric(6, 2)) as occupied_minutes,
         cast(least(3600, coalesce(session_hours.charging_s, 0)) / 60.0 as numeric(6, 2)) as charging_minutes,
         cast(coalesce(session_hours.energy_units, 0) / 10000.0 as numeric(14, 4)) as energy_kwh,
-        cast(coalesce(session_hours.sessions_started, 0) as bigint) as sessions_started
+        cast(coalesce(session_hours.sessions_started, 0) as bigint) as sessions_started,
+        -- the build that wrote the row: the utilization marts re-sum what a later build rewrote
+        {{ build_timestamp() }} as built_at
 
     from evse_hours
     left join open_minutes_per_hour

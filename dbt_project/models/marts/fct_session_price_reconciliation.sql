@@ -20,10 +20,9 @@ sessions as (
     select * from {{ ref('fct_charging_sessions') }}
     where status = 'closed' and price_excl_vat is not null
     {% if is_incremental() %}
-    -- only sessions changed since the last build (with the facts' lookback); price model
+    -- only the sessions fct_charging_sessions rewrote since this table was built; price model
     -- versions never change once loaded, so nothing else can change a recomputed price
-        and updated_at >= (select max(built.updated_at) from {{ this }} as built)
-            - interval '{{ var("session_lookback_hours") }} hours'
+        and built_at > {{ last_built_at(this) }}
     {% endif %}
 
 ),
@@ -206,7 +205,8 @@ final as (
             when not is_computable then 'not_computable'
             when billed_excl_vat = recomputed_excl_vat and billed_vat = recomputed_vat then 'exact'
             else 'mismatch'
-        end as recon_status
+        end as recon_status,
+        {{ build_timestamp() }} as built_at
     from compared
 
 )

@@ -1,10 +1,30 @@
 {#- Utilization per EVSE and local day (sum the hour columns up to a station, site or month;
-    never average the rates). -#}
+    never average the rates).
+
+    Incremental: fct_evse_hourly rewrites whole local days, so the EVSE days it wrote after this
+    mart's last build are summed again from the rewritten rows alone (found by `built_at`, a
+    column DuckDB skips by row group: the rows of one build lie together), and every other day
+    stays as built. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['evse_id', 'local_date'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns'
+    )
+}}
+
 with
 
 hours as (
 
-    select * from {{ ref('fct_evse_hourly') }}
+    select
+        local_date, organization_id, station_id, evse_id, open_minutes, maintenance_minutes,
+        available_minutes, occupied_minutes, charging_minutes, energy_kwh, sessions_started
+    from {{ ref('fct_evse_hourly') }}
+    {% if is_incremental() %}
+    where built_at > {{ last_built_at(this) }}
+    {% endif %}
 
 ),
 
@@ -35,7 +55,8 @@ final as (
         *,
         cast({{ exact_ratio('occupied_hours', 'available_hours', 4, 4) }} as numeric(8, 4)) as occupancy_rate,
         cast({{ exact_ratio('charging_hours', 'available_hours', 4, 4) }} as numeric(8, 4)) as charging_utilization,
-        cast({{ exact_ratio('idle_hours', 'occupied_hours', 4, 4) }} as numeric(8, 4)) as idle_share
+        cast({{ exact_ratio('idle_hours', 'occupied_hours', 4, 4) }} as numeric(8, 4)) as idle_share,
+        {{ build_timestamp() }} as built_at
     from daily
 
 )
