@@ -8,10 +8,12 @@ configure the source and the destination; the pipeline's working folder follows
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import dlt
@@ -20,6 +22,7 @@ import psycopg2
 from dlt.common.exceptions import SignalReceivedException
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime import signals as dlt_signals
+from dlt.common.storages import LoadStorage, NormalizeStorage
 from dlt.common.storages.load_package import TPackageJobState
 from dlt.destinations.exceptions import DatabaseException, DestinationConnectionError
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
@@ -224,6 +227,7 @@ def _finish_interrupted_load(
     """
     if not pipeline.has_pending_data:
         return pipeline
+    _drop_extracted_copies_of_committed(pipeline)
     begun = [
         load_id
         for load_id in pipeline.list_normalized_load_packages()
@@ -244,6 +248,20 @@ def _finish_interrupted_load(
 
 
 _BEGUN: tuple[TPackageJobState, ...] = ("started_jobs", "completed_jobs", "failed_jobs")
+
+
+def _drop_extracted_copies_of_committed(pipeline: dlt.Pipeline) -> None:
+    """dlt's normalize commits a package by renaming `load/new/<id>` to `load/normalized/<id>`
+    (atomic) and only then deletes its extracted copy. A kill between the two leaves both, and
+    the next normalize would build `load/new/<id>` again and fail to commit it onto the existing
+    one ("Directory not empty"), for every run after. The committed package is whole, so the
+    extracted copy, and a half-built new one, are what go."""
+    committed = {*pipeline.list_normalized_load_packages(), *pipeline.list_completed_load_packages()}
+    root = Path(pipeline.working_dir)
+    for load_id in sorted(set(pipeline.list_extracted_load_packages()) & committed):
+        log.info("package %s was normalized before the interruption: dropping its extracted copy", load_id)
+        shutil.rmtree(root / "normalize" / NormalizeStorage.EXTRACTED_FOLDER / load_id, ignore_errors=True)
+        shutil.rmtree(root / "load" / LoadStorage.NEW_PACKAGES_FOLDER / load_id, ignore_errors=True)
 
 
 def _mark_deleted(pipeline: dlt.Pipeline, info: LoadInfo, source: Any) -> None:

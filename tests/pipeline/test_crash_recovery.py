@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from pipelines import load
 from tests.pipeline.api_equality import Fetch, assert_equal, duckdb_fetch, postgres_fetch, snapshot
 from tests.pipeline.conftest import Workspace
 from tests.postgres_server import PostgresServer
@@ -201,6 +202,33 @@ def session_ids(place: Place) -> list[Any]:
     ):
         return []
     return [row["session_id"] for row in fetch("select session_id from wirelane_raw.sessions")]
+
+
+def test_a_kill_between_normalize_committing_and_cleaning_up_does_not_block_later_runs(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dlt's normalize renames the finished package into `load/normalized` and then deletes the
+    extracted copy; a kill in between (CI hit it once among the seeded kills) left both, and
+    every later run failed with "Directory not empty". Built here exactly: the copy put back
+    after a real normalize."""
+    place = Place(tmp_path / "committed")
+    place.root.mkdir()
+    run_ok(place)
+    ws.api.admin("POST", "advance", {"minutes": 180})
+    monkeypatch.chdir(place.root)
+    monkeypatch.setenv("DLT_DATA_DIR", str(place.data_dir))
+    pipeline = load.make_pipeline("duckdb")
+    pipeline.extract(load.build_source())
+    [load_id] = pipeline.list_extracted_load_packages()
+    extracted = Path(pipeline.working_dir) / "normalize" / "extracted" / load_id
+    shutil.copytree(extracted, tmp_path / "extracted-copy")
+    pipeline.normalize()
+    assert not extracted.exists() and load_id in pipeline.list_normalized_load_packages()
+    shutil.copytree(tmp_path / "extracted-copy", extracted)  # the state the kill leaves
+    result = run_ok(place)
+    assert "dropping its extracted copy" in result.stderr
+    assert_equal(place.fetch(), ws.api)
+    run_ok(place)  # and the run after it is an ordinary one
 
 
 def test_sigkill_in_extract_normalize_and_load_then_one_run_makes_it_equal(ws: Workspace, tmp_path: Path) -> None:
