@@ -13,21 +13,12 @@
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- if where == '__rows_built_this_run__' -%}
-        {%- if flags.WHICH == 'build' and _tested_model_was_selected(relation) -%}
+        {#- `model` is the test here; what it depends on is the model it tests -#}
+        {%- set tested_model_ran = model.depends_on.nodes | select('in', selected_resources) | list -%}
+        {%- if flags.WHICH == 'build' and tested_model_ran -%}
             {%- do return('(select * from ' ~ relation ~ ' where built_at = ' ~ build_timestamp() ~ ') dbt_subquery') -%}
         {%- endif -%}
         {%- do return(relation) -%}
     {%- endif -%}
     {%- do return(dbt.default__get_where_subquery(relation)) -%}
-{%- endmacro %}
-
-{% macro _tested_model_was_selected(relation) -%}
-    {%- for unique_id in selected_resources -%}
-        {%- set node = graph.nodes.get(unique_id) -%}
-        {%- if node and node.resource_type == 'model' and node.alias == relation.identifier
-              and node.schema == relation.schema -%}
-            {%- do return(true) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- do return(false) -%}
 {%- endmacro %}
