@@ -1,0 +1,131 @@
+"""Session pages on the Arrow path hold exactly what the dict path (`records.shape`, flattened
+the way dlt flattens nested objects) would have loaded, or are refused to that path.
+
+Pages are drawn from a per-page layout (each key keeps one kind of value, as an API's documents
+do) so that most reach the Arrow path; the foreign values that must not (lists, a key of mixed
+kinds, a timestamp key of both dates and other text) are drawn on purpose as well."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sources.wirelane.arrow_batches import NotTabular, page_table
+from sources.wirelane.records import EXACT_KEYS, TIMESTAMP_KEYS, shape
+
+NAMING = NamingConvention()
+# names that stay distinct once snake-cased (taxRate and tax_rate would collide, in dlt too)
+SNAKE_DISTINCT = {NAMING.normalize_identifier(k): k for k in sorted(EXACT_KEYS | set(sorted(TIMESTAMP_KEYS)[:10]))}
+KEY_NAMES = [*sorted(SNAKE_DISTINCT.values()), "email", "status", "x"]
+KEYS = st.sampled_from(KEY_NAMES)
+STAMPS = st.sampled_from(["2017-10-15T16:44:40+0200", "2026-03-29T02:30:00+0100", "1999-12-31T23:59:59-0930"])
+VALUES = {
+    "int": st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    "money": st.integers(min_value=-(10**12), max_value=10**12).map(lambda n: n / 1000),
+    "float": st.floats(allow_nan=False, allow_infinity=False, width=64),
+    "bool": st.booleans(),
+    "text": st.text(max_size=12).filter(lambda s: not s[:1].isdigit()),
+    "stamp": STAMPS,
+}
+LAYOUTS = st.recursive(
+    st.sampled_from(sorted(VALUES)), lambda inner: st.dictionaries(KEYS, inner, min_size=1, max_size=4), max_leaves=12
+)
+
+
+@st.composite
+def documents(draw: st.DrawFn, layout: dict[str, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, kind in layout.items():
+        presence = draw(st.sampled_from(["value", "value", "value", "null", "absent"]))
+        if presence == "absent":
+            continue
+        if presence == "null":
+            document[key] = None
+        elif isinstance(kind, dict):
+            document[key] = draw(documents(kind))
+        else:
+            document[key] = draw(VALUES[kind])
+    return document
+
+
+@st.composite
+def pages(draw: st.DrawFn) -> list[dict[str, Any]]:
+    layout = draw(st.dictionaries(KEYS, LAYOUTS, min_size=1, max_size=6))
+    page = [draw(documents(layout)) for _ in range(draw(st.integers(min_value=1, max_value=6)))]
+    # as the client hands them over: the API's bytes parsed by orjson
+    parsed: list[dict[str, Any]] = orjson.loads(orjson.dumps(page))
+    return parsed
+
+
+def dict_path_row(document: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A shaped document flattened as dlt flattens it: `parent__child`, nulls left out."""
+    row: dict[str, Any] = {}
+    for key, value in document.items():
+        if isinstance(value, dict):
+            row.update(dict_path_row(value, (*prefix, key)))
+        elif value is not None:
+            row[NAMING.normalize_path(NAMING.make_path(*prefix, key))] = value
+    return row
+
+
+def assert_same_rows(page: list[dict[str, Any]]) -> bool:
+    """True when the page took the Arrow path (and matched the dict path value for value)."""
+    try:
+        table = page_table(page, {"organization_id": "ORG"})
+    except NotTabular:
+        return False
+    expected = [dict_path_row(shape(document, "ORG")) for document in page]
+    loaded = [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+    assert set(table.column_names) == set().union(*expected)
+    for want, got in zip(expected, loaded, strict=True):
+        assert set(got) == set(want)
+        for name, value in want.items():
+            if isinstance(value, Decimal | datetime):
+                assert type(got[name]) is type(value) and got[name] == value, name
+            elif isinstance(value, bool) or isinstance(got[name], bool):
+                assert got[name] is value, name
+            else:  # ints beside floats under one key become floats, as dlt makes a double column
+                assert got[name] == value, name
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(pages())
+def test_a_page_on_the_arrow_path_holds_what_the_dict_path_would(page: list[dict[str, Any]]) -> None:
+    assert_same_rows(page)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        [{"status": "ok", "connectors": [{"id": 1}]}],  # a list: dlt makes a child table
+        [{"status": "ok"}, {"status": 3}],  # one key, two kinds
+        [{"location": {"city": "Köln"}}, {"location": "Köln"}],  # an object here, a string there
+        [{"kwh": True}, {"kwh": 1}],
+        [{"creation_date": "2017-10-15T16:44:40+0200"}, {"creation_date": "yesterday"}],  # dates and text
+        [{"kwh": 10**40}],  # beyond int64
+    ],
+)
+def test_pages_only_the_dict_path_models_are_refused(page: list[dict[str, Any]]) -> None:
+    with pytest.raises(NotTabular):
+        page_table(page, {"organization_id": "ORG"})
+
+
+def test_nested_nulls_money_and_times_are_typed_as_the_dict_path_types_them() -> None:
+    page: list[dict[str, Any]] = [
+        {"session_id": "a", "kwh": 11.9, "total_price": {"grossAmount": 3, "currency": "EUR"}, "update_date": "2026-01-01T10:00:00+0100"},
+        {"session_id": "b", "kwh": None, "total_price": None, "update_date": "2026-01-01T10:00:00-0230"},
+        {"session_id": "c", "total_price": {"grossAmount": 0.1}, "update_date": "2026-07-01T00:00:00+0000"},
+    ]  # fmt: skip
+    assert assert_same_rows(page)
+    table = page_table(page, {"organization_id": "ORG"})
+    assert table.column("kwh").to_pylist() == [Decimal("11.9"), None, None]
+    assert table.column("total_price__gross_amount").to_pylist() == [Decimal(3), None, Decimal("0.1")]
+    assert table.column("total_price__currency").to_pylist() == ["EUR", None, None]
