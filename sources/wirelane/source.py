@@ -11,14 +11,16 @@ second is deduplicated by the merge on `session_id`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.common.configuration.specs import CredentialsConfiguration, configspec
+from dlt.common.normalizers.utils import generate_dlt_ids
+from dlt.common.schema.typing import C_DLT_ID, C_DLT_LOAD_ID
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
@@ -167,11 +169,6 @@ def wirelane_source(
     pseudonymization_key: TSecretStrValue | None = None,
 ) -> list[DltResource]:
     """All Wirelane resources for the configured organizations (`[sources.wirelane]`)."""
-    # Sessions arrive as Arrow tables; their rows need dlt's `_dlt_id` and `_dlt_load_id` like
-    # the rows of the dict path (the tables' columns, staging's lineage), which dlt adds to Arrow
-    # items only when asked. Explicit settings (config or environment) still win.
-    for setting in ("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"):
-        os.environ.setdefault(setting, "true")
     orgs = check_organizations(list(defaults.DEFAULT_ORGANIZATIONS) if organizations is None else organizations)
     _ORGANIZATIONS[:] = orgs
     base, token = resolve_endpoints(environment, base_url, token_url)
@@ -331,9 +328,27 @@ def session_batch(documents: list[Row], org: str, privacy: Pseudonymizer) -> Any
     for document in documents:
         privacy.apply("sessions", document)
     try:
-        return page_table(documents, {"organization_id": org}, REQUIRED_SESSION_COLUMNS)
+        table = page_table(documents, {"organization_id": org}, REQUIRED_SESSION_COLUMNS)
     except NotTabular:
         return [shape(document, org) for document in documents]
+    return with_dlt_columns(table, dlt.current.load_package_state()["load_id"])
+
+
+def with_dlt_columns(table: pa.Table, load_id: str) -> pa.Table:
+    """The table with the two columns dlt's normalizer gives the dict path's rows: the load id
+    (staging's lineage) and a random unique row key, neither null, in the order dlt's schema
+    has them.
+
+    dlt adds them to Arrow items itself when asked (`normalize.parquet_normalizer.add_dlt_id`,
+    `add_dlt_load_id`), but then its normalize step rewrites every session file to add the row
+    key (8 s of a 1,000,000-session load) and its extract appends the load id after columns that
+    a later page brought, so that the files no longer match the schema's order and are
+    rewritten anyway. Present in the table, they are written once and imported as they are."""
+    rows = table.num_rows
+    table = table.append_column(pa.field(C_DLT_LOAD_ID, pa.string(), nullable=False), pa.array([load_id] * rows))
+    return table.append_column(
+        pa.field(C_DLT_ID, pa.string(), nullable=False), pa.array(generate_dlt_ids(rows), type=pa.string())
+    )
 
 
 def _scan_sessions(
