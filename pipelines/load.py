@@ -304,9 +304,8 @@ def _drop_extracted_copies_of_committed(pipeline: dlt.Pipeline) -> None:
 def _mark_deleted(pipeline: dlt.Pipeline, info: LoadInfo, source: Any) -> None:
     """Rows of full-listing tables whose record the API no longer has get `_wl_deleted_at`.
 
-    `members` is loaded in full on every run, so its rows with an older load id are gone.
-    Charging stations are listed in full but only the new and changed ones are read (see
-    sources/wirelane/changes.py): gone are those the listing did not have. A member's payment
+    Members and charging stations are listed in full but only the new and changed ones are
+    loaded (see sources/wirelane/changes.py): gone are those the listing did not have. A member's payment
     method and subscription are gone with the member, or when this run read the member again
     and found none; in a sweep every member was read, so older load ids are gone. A gone
     station's cases, connection chain and maintenance windows go with it: those tables hold
@@ -334,9 +333,7 @@ def _mark_deleted(pipeline: dlt.Pipeline, info: LoadInfo, source: Any) -> None:
         for table in selected:
             run = runs.get(table, changes.DetailRun())
             for org in orgs:
-                if table == "members":
-                    marker.older_loads(table, org)
-                elif table == "charging_stations":
+                if table in ("members", "charging_stations"):
                     if org in run.listed:  # listed in full by this run
                         marker.not_listed(table, org, "id", run.listed[org])
                 else:

@@ -43,7 +43,12 @@ ProgressMode = Literal["auto", "live", "log", "off"]
 OUTSIDE = "(outside a resource)"
 # Requests count for the table users know: the station list pages serve all station tables,
 # and the webhook drain's refreshes (`session`, `station`) load sessions and stations.
-REPORTED_AS = {"station_listing": "charging_stations", "station": "charging_stations", "session": "sessions"}
+REPORTED_AS = {
+    "member_listing": "members",
+    "station_listing": "charging_stations",
+    "station": "charging_stations",
+    "session": "sessions",
+}
 log = logging.getLogger("wirelane_sync.progress")
 
 

@@ -506,8 +506,9 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
         state.set_faults(config)
         return _json(state.fault_config.report())
 
-    async def post_remove(request: Request) -> Response:
-        """Removes members or stations from an organization, as offboarding does."""
+    async def membership_change(request: Request, keep: bool) -> Response:
+        """Removes members or stations from an organization (offboarding), or, with `keep`,
+        brings removed ones back as they were; answers how many changed."""
         try:
             payload = orjson.loads(await request.body() or b"{}")
             org = state.world.org_by_id(payload["organization"])
@@ -519,11 +520,26 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
             return _error(ApiError(400, "validation_error", message))
         world = state.world
         before = (len(org.member_indices), len(org.station_indices))
-        org.member_indices = [i for i in org.member_indices if world.members[i].account_id not in accounts]
-        org.station_indices = [i for i in org.station_indices if world.stations[i].id not in stations]
+        if keep:
+            named_members = {i for i, member in enumerate(world.members) if member.account_id in accounts}
+            named_stations = {i for i, station in enumerate(world.stations) if station.id in stations}
+            org.member_indices = sorted({*org.member_indices, *named_members})
+            org.station_indices = sorted({*org.station_indices, *named_stations})
+        else:
+            org.member_indices = [i for i in org.member_indices if world.members[i].account_id not in accounts]
+            org.station_indices = [i for i in org.station_indices if world.stations[i].id not in stations]
         world.station_version += 1
-        removed = {"members": before[0] - len(org.member_indices), "stations": before[1] - len(org.station_indices)}
-        return _json(removed)
+        changed = {
+            "members": abs(len(org.member_indices) - before[0]),
+            "stations": abs(len(org.station_indices) - before[1]),
+        }
+        return _json(changed)
+
+    async def post_remove(request: Request) -> Response:
+        return await membership_change(request, keep=False)
+
+    async def post_restore(request: Request) -> Response:
+        return await membership_change(request, keep=True)
 
     async def post_organization(request: Request) -> Response:
         """Adds an organization with nothing in it yet, as a newly onboarded customer has."""
@@ -557,6 +573,7 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
         Route("/_simulator/webhooks", post_webhooks, methods=["POST"]),
         Route("/_simulator/revoke-tokens", post_revoke, methods=["POST"]),
         Route("/_simulator/remove", post_remove, methods=["POST"]),
+        Route("/_simulator/restore", post_restore, methods=["POST"]),
         Route("/_simulator/organizations", post_organization, methods=["POST"]),
         Route("/openapi.json", get_openapi, methods=["GET"]),
     ]

@@ -109,6 +109,14 @@ class DetailPlan:
             self.run.fetched.setdefault(org, set()).add(key)
         return changed
 
+    def forget_unlisted(self, org: str, listed: set[str]) -> None:
+        """Forgets the rows of records that the organization's listing no longer has: one that
+        comes back is then read (and loaded) again even with an unchanged row, which it must be,
+        since it was marked gone meanwhile. Called once the listing is through."""
+        prints: dict[str, str] = self.state.get("fingerprints", {}).get(org) or {}
+        for key in prints.keys() - listed:
+            del prints[key]
+
     def select_listed(self, items: Iterable[dict[str, Any]], view: Callable[[Any], Any] | None = None) -> list[Any]:
         """The listed items (`organization_id`, `listed`: the list row) whose detail is due;
         `view` picks what of the row to compare (all of it by default)."""

@@ -55,7 +55,7 @@ FULL_LISTING_TABLES = ("members", "member_payment_methods", "member_subscription
 # each listed station's current lists, replaced per station
 STATION_LIST_TABLES = ("station_cases", "station_connection_chains", "station_maintenance_windows")
 # resources not chosen by name: targeted refreshes (webhooks), the stations' listing, the events
-HIDDEN_RESOURCES = ("session", "station", "station_listing", "webhook_events")
+HIDDEN_RESOURCES = ("session", "station", "station_listing", "member_listing", "webhook_events")
 
 
 @configspec
@@ -196,10 +196,12 @@ def wirelane_source(
     backfill = _backfill_range(backfill_start, backfill_end)
     privacy = build_pseudonymizer(pseudonymize, pseudonymization_key, simulator=_is_loopback(base))
     changes.start_run()
-    members = _members(client, orgs, privacy)
+    account_plans: list[changes.DetailPlan] = []
+    member_listing, members = _members(client, orgs, privacy, detail_refresh_h, account_plans)
     return [
+        member_listing,
         members,
-        *_member_details(client, members, privacy, detail_refresh_h),
+        *_member_details(client, member_listing, privacy, detail_refresh_h, account_plans),
         _sessions(client, orgs, session_lag_s, open_session_refresh_h, backfill, privacy),
         _session(client, orgs, privacy),
         *_stations(client, orgs, detail_refresh_h),
@@ -230,28 +232,68 @@ def _api_time(value: datetime) -> str:
 
 
 # -- members ---------------------------------------------------------------------------------
-def _members(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) -> DltResource:
-    @dlt.resource(
-        name="members", primary_key=("organization_id", "id"), write_disposition="merge", columns=SOFT_DELETE_COLUMNS
-    )
-    def members() -> Iterator[list[Row]]:
+def _members(
+    client: WirelaneClient,
+    orgs: list[str],
+    privacy: Pseudonymizer,
+    refresh_h: float,
+    account_plans: list[changes.DetailPlan],
+) -> tuple[DltResource, DltResource]:
+    """The listing (hidden) and the `members` table; `account_plans` are the member detail
+    tables' plans, keyed by account, which forget the accounts no longer listed."""
+
+    @dlt.resource(name="member_listing", selected=False)
+    def member_listing() -> Iterator[list[Row]]:
+        """Every listed member, shaped and pseudonymized, for the member tables to pick from;
+        not loaded itself."""
+        listed = changes.detail_run("members").listed
         for org in orgs:
+            listed[org] = set()
+            accounts: set[str] = set()
             for page in client.pages(f"{ORG.format(organizationId=org)}/members", template=f"{ORG}/members"):
-                yield [
+                rows = [
                     privacy.apply("members", shape(m, org, account_id=(m.get("account") or {}).get("account_id")))
                     for m in page
                 ]
+                listed[org].update(str(row["id"]) for row in rows)
+                accounts.update(row["account_id"] for row in rows if row.get("account_id"))
+                yield rows
+            plan.forget_unlisted(org, listed[org])
+            for account_plan in account_plans:
+                account_plan.forget_unlisted(org, accounts)
 
-    return members
+    plan = changes.DetailPlan("members", refresh_h)
+
+    @dlt.transformer(
+        data_from=member_listing,
+        name="members",
+        primary_key=("organization_id", "id"),
+        write_disposition="merge",
+        columns=SOFT_DELETE_COLUMNS,
+    )
+    def members(rows: list[Row]) -> Iterator[list[Row]]:
+        """The new and changed members: a member's list row is its whole record, so an unchanged
+        one is not loaded again (at 20,000 members, 70,000 rows with its child tables per run)."""
+        changed = [row for row in rows if plan.due(row["organization_id"], str(row["id"]), row)]
+        if changed:
+            yield changed
+
+    return member_listing, members
 
 
 def _member_details(
-    client: WirelaneClient, members: DltResource, privacy: Pseudonymizer, refresh_h: float
+    client: WirelaneClient,
+    members: DltResource,
+    privacy: Pseudonymizer,
+    refresh_h: float,
+    plans: list[changes.DetailPlan],
 ) -> list[DltResource]:
-    """Payment method and subscription of each member whose list row changed (or all, in a sweep)."""
+    """Payment method and subscription of each member whose list row changed (or all, in a
+    sweep); their plans are added to `plans`."""
 
     def detail_transformer(name: str, suffix: str) -> DltResource:
         plan = changes.DetailPlan(name, refresh_h)
+        plans.append(plan)
 
         @dlt.transformer(
             data_from=members,
@@ -525,6 +567,8 @@ def _station_path(org: str, station_id: Any) -> str:
 
 
 def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list[DltResource]:
+    plans: list[changes.DetailPlan] = []  # of the station tables, which forget unlisted stations
+
     @dlt.resource(name="station_listing", selected=False)
     def station_listing() -> Iterator[list[Row]]:
         """Every listed station as the list returned it, for the station tables to pick from;
@@ -536,8 +580,11 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
             for page in client.pages(f"{base}/stations", {"include_roaming": "true"}, template=f"{ORG}/stations"):
                 listed[org].update(str(station["id"]) for station in page)
                 yield [{"organization_id": org, "listed": station} for station in page]
+            for plan in plans:
+                plan.forget_unlisted(org, listed[org])
 
     plan = changes.DetailPlan("charging_stations", refresh_h)
+    plans.append(plan)
 
     @dlt.transformer(
         data_from=station_listing,
@@ -561,6 +608,7 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
 
     def per_station(name: str, suffix: str, paged: bool) -> DltResource:
         sub_plan = changes.DetailPlan(name, refresh_h)
+        plans.append(sub_plan)
 
         @dlt.transformer(
             data_from=station_listing,

@@ -140,3 +140,24 @@ def test_between_sweeps_records_gone_from_the_api_are_marked_deleted(ws: Workspa
         "select organization_id, id from wirelane_raw.charging_stations where _wl_deleted_at is not null"
     ) == [(org, station["id"])]
     assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
+
+
+def test_records_back_in_the_listing_lose_their_deletion_mark(ws: Workspace) -> None:
+    """A member or station removed and brought back unchanged, between sweeps: its row is the
+    one remembered, but it was marked gone meanwhile, so it is loaded again, without the mark."""
+    load.run("duckdb")
+    org = ws.api.organizations[0]
+    member = next(m for m in ws.api.get_all(f"/organizations/id/{org}/members") if m.get("account"))
+    station = ws.api.get(f"/organizations/id/{org}/stations", {"page_size": 1}).json()[0]
+    body = {"organization": org, "members": [member["account"]["account_id"]], "stations": [station["id"]]}
+    assert ws.api.admin("POST", "remove", body).json() == {"members": 1, "stations": 1}
+    assert load.run("duckdb").rows.get("members", 0) == 0, "unchanged members are not loaded again"
+    marked = "select count(*) from wirelane_raw.{} where _wl_deleted_at is not null"
+    assert ws.query(marked.format("members"))[0][0] == 1 and ws.query(marked.format("charging_stations"))[0][0] == 1
+    assert ws.api.admin("POST", "restore", body).json() == {"members": 1, "stations": 1}
+
+    assert load.run("duckdb").rows.get("members") == 1, "the member back, and only it"
+
+    for table in ("members", "member_payment_methods", "member_subscriptions", "charging_stations"):
+        assert ws.query(marked.format(table))[0][0] == 0, table
+    assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)

@@ -125,7 +125,10 @@ def stage(pipeline_dir: Path, loaded_before: set[str]) -> int:
 # long enough to be cut at seeded points of it.
 WATCHED_RATE = "100"
 # where in a phase the kills fall: a seeded fraction of how long the phase took in a normal run
-KILL_WINDOWS = {"extract": (0.05, 0.7), "normalize": (0.0, 0.5), "load": (0.0, 0.8)}
+KILL_WINDOWS = {"extract": (0.05, 0.7), "normalize": (0.0, 0.5), "load": (0.0, 0.8), "first job": (0.0, 0.1)}
+# a point to aim at inside the load phase: its first job begun (what follows the schema's DDL,
+# which in a short incremental load can take most of the phase)
+FIRST_JOB = "first job"
 STAGE_NAMES = {0: "before extract", 1: "extract", 2: "normalize", 3: "load", 4: "after load"}
 
 
@@ -155,9 +158,10 @@ def watched_run(
     env: dict[str, str] | None = None,
 ) -> Watched:
     """A run in its own process group, watched through dlt's working folder. With `at = (phase,
-    delay)`, `delay` seconds after the run's package entered that phase the group is SIGKILLed,
-    or `then` is called and the run goes on to its end; without, it just runs to its end."""
-    trigger = PHASES.index(at[0]) + 1 if at else 5
+    delay)`, `delay` seconds after the run's package entered that phase (or, for FIRST_JOB, after
+    its load began a job) the group is SIGKILLed, or `then` is called and the run goes on to its
+    end; without, it just runs to its end."""
+    trigger = PHASES.index("load" if at[0] == FIRST_JOB else at[0]) + 1 if at else 5
     loaded_before = _names(place.pipeline_dir / "load" / "loaded")
     log = place.root / f"watched-{len(list(place.root.glob('watched-*.stderr')))}.stderr"
     began: dict[int, float] = {}
@@ -172,7 +176,10 @@ def watched_run(
             start_new_session=True,
         )
         try:
-            while process.poll() is None and max(began, default=0) < trigger:
+            while process.poll() is None and (
+                max(began, default=0) < trigger
+                or (at is not None and at[0] == FIRST_JOB and not begun_jobs(place.pipeline_dir))
+            ):
                 now = stage(place.pipeline_dir, loaded_before)
                 for reached in range(1, now + 1):
                     began.setdefault(reached, time.monotonic() - started)
@@ -246,7 +253,8 @@ def test_sigkill_in_extract_normalize_and_load_then_one_run_makes_it_equal(ws: W
     assert_equal(base.fetch(), ws.api)
     hits: list[tuple[int, str, str, str, int]] = []
     for trial in range(10):
-        target = PHASES[trial % len(PHASES)]
+        # trial 5 aims at an incremental load's first job, the others at a phase's beginning
+        target = FIRST_JOB if trial == 5 else PHASES[trial % len(PHASES)]
         first_load = trial % 4 == 0  # trials 0, 4, 8: extract, normalize, load into an empty warehouse
         if first_load:
             place = Place(tmp_path / f"first-load-{trial}")
@@ -256,7 +264,7 @@ def test_sigkill_in_extract_normalize_and_load_then_one_run_makes_it_equal(ws: W
             ws.api.admin("POST", "advance", {"minutes": rng.randint(30, 300)}).raise_for_status()
         before = current_snapshot(place)
         sessions_before = set(session_ids(place))
-        delay = rng.uniform(*KILL_WINDOWS[target]) * lasts[target]
+        delay = rng.uniform(*KILL_WINDOWS[target]) * lasts["load" if target == FIRST_JOB else target]
         killed = watched_run(place, (target, delay))
         # a load that finished within the delay was not killed: a trial that hit no phase
         phase = "finished first" if killed.returncode == 0 else killed.hit
