@@ -383,11 +383,12 @@ def with_dlt_columns(table: pa.Table, load_id: str) -> pa.Table:
 
     dlt adds them to Arrow items itself when asked (`normalize.parquet_normalizer.add_dlt_id`,
     `add_dlt_load_id`), but then its normalize step rewrites every session file to add the row
-    key (8 s of a 1,000,000-session load) and its extract appends the load id after columns that
-    a later page brought, so that the files no longer match the schema's order and are
-    rewritten anyway. Present in the table, they are written once and imported as they are."""
+    key (0.8 s of a 100,000-session load, growing with the sessions), and its extract appends
+    the load id after columns that a later page brought, so that the files no longer match the
+    schema's order and are rewritten anyway. Present in the table, they are written once and
+    imported as they are."""
     rows = table.num_rows
-    table = table.append_column(pa.field(C_DLT_LOAD_ID, pa.string(), nullable=False), pa.array([load_id] * rows))
+    table = table.append_column(pa.field(C_DLT_LOAD_ID, pa.string(), nullable=False), pa.repeat(load_id, rows))
     return table.append_column(
         pa.field(C_DLT_ID, pa.string(), nullable=False), pa.array(generate_dlt_ids(rows), type=pa.string())
     )
