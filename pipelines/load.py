@@ -29,9 +29,9 @@ from dlt.destinations.exceptions import DatabaseException, DestinationConnection
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines import failures
+from pipelines import connector_status, failures
 from pipelines.webhooks import drain
-from sources.wirelane import changes
+from sources.wirelane import changes, statuses
 from sources.wirelane import source as wirelane
 from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 
@@ -77,7 +77,11 @@ def _make_destination(destination: Destination) -> Any:
         # DuckDB takes 80 % of RAM by default and merges a big first load in memory; capped, it
         # spills to disk instead (300,000 sessions: the load's peak RSS 846 -> 509 MiB)
         limit = dlt.config.get("destination.duckdb.memory_limit", str) or DEFAULT_DUCKDB_MEMORY_LIMIT
-        credentials = DuckDbCredentials(path, global_config={"memory_limit": limit})
+        # nothing here reads rows in the order they were written (dlt's merge orders by its
+        # own keys), and DuckDB copies in parallel without keeping it: the 1,000,000-session
+        # load step 18.0 -> 12.2 s, its peak unchanged
+        settings = {"memory_limit": limit, "preserve_insertion_order": False}
+        credentials = DuckDbCredentials(path, global_config=settings)
         target: Any = dlt.destinations.duckdb(credentials=credentials)
     elif destination == "postgres":
         target = dlt.destinations.postgres()
@@ -183,6 +187,11 @@ def run(
         except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
             # the data and its state are in; the next run's listings mark what this one could not
             raise failures.explain(error, "loaded, but marking the rows gone from the API failed", True) from None
+        try:
+            _write_listed_statuses(pipeline, source)
+        except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
+            # idempotent and kept in no state: the next run writes them
+            raise failures.explain(error, "loaded, but writing the listed connector statuses failed", True) from None
         client = wirelane.last_client()
         trace = pipeline.last_trace
         rows = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
@@ -343,6 +352,19 @@ def _mark_deleted(pipeline: dlt.Pipeline, info: LoadInfo, source: Any) -> None:
                         marker.older_loads(table, org, "account_id", run.fetched.get(org, set()))
                     if "members" in selected:
                         marker.without_member(table, org)
+
+
+def _write_listed_statuses(pipeline: dlt.Pipeline, source: Any) -> None:
+    """The connector statuses this run's station listing showed, onto the loaded connectors
+    (pipelines/connector_status.py)."""
+    listed = statuses.listed()
+    if not listed or "charging_stations" not in source.selected_resources:
+        return
+    columns = pipeline.default_schema.tables.get(connector_status.CONNECTORS, {}).get("columns", {})
+    if not {"status", "status_update"} <= set(columns):
+        return  # no connector has shown a status yet: nothing to write onto
+    with pipeline.sql_client() as client:
+        connector_status.apply(client, listed)
 
 
 def _not_in(key: str, listed: set[str]) -> tuple[str, list[str]]:

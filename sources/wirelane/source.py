@@ -24,7 +24,7 @@ from dlt.common.schema.typing import C_DLT_ID, C_DLT_LOAD_ID
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
-from sources.wirelane import changes, webhooks
+from sources.wirelane import changes, statuses, webhooks
 from sources.wirelane import settings as defaults
 from sources.wirelane.arrow_batches import NotTabular, page_table
 from sources.wirelane.auth import OAuthSettings, WirelaneAuth
@@ -196,6 +196,7 @@ def wirelane_source(
     backfill = _backfill_range(backfill_start, backfill_end)
     privacy = build_pseudonymizer(pseudonymize, pseudonymization_key, simulator=_is_loopback(base))
     changes.start_run()
+    statuses.start_run()
     account_plans: list[changes.DetailPlan] = []
     member_listing, members = _members(client, orgs, privacy, detail_refresh_h, account_plans)
     return [
@@ -549,17 +550,6 @@ def _session(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) ->
 # -- stations --------------------------------------------------------------------------------
 # Live connector status changes all day; the rest of a station rarely does. A status change
 # re-reads the station's detail, not its cases, connection chain and maintenance windows.
-VOLATILE_CONNECTOR_KEYS = frozenset({"status", "status_update"})
-
-
-def _without_status(station: Row) -> Row:
-    connectors = [
-        {k: v for k, v in connector.items() if k not in VOLATILE_CONNECTOR_KEYS}
-        for connector in station.get("connectors") or []
-    ]
-    return {**station, "connectors": connectors}
-
-
 STATION_TEMPLATE = f"{ORG}/stations/id/{{stationId}}"
 
 
@@ -580,6 +570,8 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
             base = ORG.format(organizationId=org)
             for page in client.pages(f"{base}/stations", {"include_roaming": "true"}, template=f"{ORG}/stations"):
                 listed[org].update(str(station["id"]) for station in page)
+                for station in page:
+                    statuses.record(statuses.listed_statuses(org, station))
                 yield [{"organization_id": org, "listed": station} for station in page]
             for plan in plans:
                 plan.forget_unlisted(org, listed[org])
@@ -595,8 +587,10 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
         columns=SOFT_DELETE_COLUMNS,
     )
     def charging_stations(items: list[Row]) -> Iterator[list[Row]]:
-        """The detail of every new or changed station (it carries opening hours and the full connectors)."""
-        due = plan.select_listed(items)
+        """The detail of every new or changed station (it carries opening hours and the full
+        connectors); a change of connector status alone is written from the listing instead
+        (sources/wirelane/statuses.py)."""
+        due = plan.select_listed(items, statuses.without_status)
 
         def detail(item: Row) -> Row:
             org, station = item["organization_id"], item["listed"]
@@ -632,7 +626,9 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
                 return [shape(one, org, station_id=station["id"], position=n) for n, one in enumerate(found)]
 
             rows = [
-                row for rows in client.fan_out(fetch, sub_plan.select_listed(items, _without_status)) for row in rows
+                row
+                for rows in client.fan_out(fetch, sub_plan.select_listed(items, statuses.without_status))
+                for row in rows
             ]
             if rows:
                 yield rows

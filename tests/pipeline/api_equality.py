@@ -218,6 +218,34 @@ def _child_differences(fetch: Fetch, table: str, want: Expected, loaded: dict[Ke
                 yield f"{child_table} {key}: {have} rows, the API lists {lists.get(child, 0)}"
 
 
+# the connector statuses the warehouse holds, as `listed_connector_statuses` gives them (the
+# child-table comparison above counts connectors; their statuses are written apart)
+LOADED_CONNECTOR_STATUSES = (
+    "select s.organization_id, cast(s.id as varchar), c.evseid, c.status, c.status_update "
+    f"from {DATASET}.charging_stations__connectors c join {DATASET}.charging_stations s on c._dlt_parent_id = s._dlt_id"
+)
+
+
+def listed_connector_statuses(api: ApiClient) -> set[tuple[str, str, str, str | None, datetime | None]]:
+    """(organization, station id, EVSE id, status, status_update) of every listed connector."""
+    return {
+        (
+            org,
+            str(station["id"]),
+            connector["evseid"],
+            connector.get("status"),
+            _instant(connector.get("status_update")),
+        )
+        for org in api.organizations
+        for station in api.get_all(f"/organizations/id/{org}/stations", {"include_roaming": "true"})
+        for connector in station.get("connectors") or []
+    }
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z") if value else None
+
+
 def _columns_sql(table: str) -> str:
     return (
         "select column_name from information_schema.columns "

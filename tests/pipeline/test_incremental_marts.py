@@ -48,3 +48,35 @@ def test_tables_built_before_the_build_columns_are_caught_up_by_an_incremental_b
     assert missing == [(0,)]
     run_dbt("duckdb", (*BUILD, "--full-refresh"))
     assert every_mart(workspace) == caught_up
+
+
+def test_daily_marts_sum_again_the_days_sessions_left(workspace: Workspace) -> None:
+    """fct_charging_sessions rewrites sessions onto another day (as a corrected date would):
+    the daily marts sum again the days they joined and left, and delete a day left with no
+    sessions, ending equal to a full refresh. The simulator never moves a started session's
+    day, so the rows are moved here, with the `built_at` a rewrite gives them."""
+    load.run("duckdb")
+    run_dbt("duckdb")
+    daily = ("mart_revenue_daily", "mart_sessions_daily")
+    with duckdb.connect(str(workspace.duckdb_file)) as con:
+        busiest = con.execute(
+            "select local_end_date from marts.fct_charging_sessions "
+            "where status = 'closed' and price_excl_vat is not null group by 1 order by count(*) desc, 1 limit 1"
+        ).fetchone()
+        assert busiest is not None
+        (day,) = busiest
+        # every session that started or ended that day moves a year on: the day's revenue
+        # goes with them, and the neighbouring days lose the sessions that crossed midnight
+        moved = con.execute(
+            "update marts.fct_charging_sessions set local_start_date = local_start_date + interval 366 day, "
+            "local_end_date = local_end_date + interval 366 day, built_at = now() "
+            "where local_start_date = ? or local_end_date = ?",
+            [day, day],
+        ).fetchone()
+        assert moved is not None and moved[0] > 1
+    run_dbt("duckdb", (*BUILD, "--select", *daily))
+    incremental = {mart: rows for mart, rows in every_mart(workspace).items() if mart in daily}
+    left = workspace.query(f"select count(*) from marts.mart_revenue_daily where local_end_date = '{day}'")
+    assert left == [(0,)]
+    run_dbt("duckdb", (*BUILD, "--select", *daily, "--full-refresh"))
+    assert incremental == {mart: rows for mart, rows in every_mart(workspace).items() if mart in daily}

@@ -10,6 +10,7 @@ import psycopg2
 import pytest
 
 from pipelines import load
+from tests.pipeline.api_equality import LOADED_CONNECTOR_STATUSES, listed_connector_statuses
 from tests.pipeline.conftest import Workspace
 from tests.pipeline.test_load import api_sessions
 from tests.postgres_server import PostgresServer
@@ -65,6 +66,24 @@ def test_full_and_incremental_load_on_postgres(pg_workspace: Workspace, postgres
     )
     assert types["update_date"] == "timestamp with time zone"
     assert types["total_price__net_amount"] == "numeric"
+
+
+def test_connector_statuses_are_written_from_the_listing_on_postgres(
+    pg_workspace: Workspace, postgres: PostgresServer
+) -> None:
+    """Status changes alone read no station detail; the UPDATE that writes them from the
+    listing (pipelines/connector_status.py) runs on Postgres as on DuckDB."""
+    load.run("postgres")
+    before = listed_connector_statuses(pg_workspace.api)
+    for _ in range(6):  # until some connector status changed
+        pg_workspace.api.admin("POST", "advance", {"minutes": 90}).raise_for_status()
+        if listed_connector_statuses(pg_workspace.api) != before:
+            break
+    load.run("postgres")
+    loaded = query(postgres, LOADED_CONNECTOR_STATUSES)
+    now = listed_connector_statuses(pg_workspace.api)
+    assert now != before
+    assert set(loaded) == now
 
 
 def test_an_unreachable_destination_is_one_clear_error(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -109,7 +109,7 @@ MARTS = (
 )  # fmt: skip
 INCREMENTAL = frozenset(
     {"fct_charging_sessions", "fct_session_price_reconciliation", "fct_evse_hourly", "mart_station_utilization_daily",
-     "mart_utilization_hour_of_day"}
+     "mart_utilization_hour_of_day", "mart_revenue_daily", "mart_sessions_daily"}
 )  # fmt: skip
 WHEN_COLUMNS = ("valid_from", "valid_to", "built_at", "loaded_in")
 

@@ -1,3 +1,18 @@
+{#- Revenue per local end date (the billing date) and the dimensions a revenue report cuts by.
+
+    Incremental: the days that can have changed since the last build are summed again in
+    whole, for every organization, and replace their old rows (days_to_rebuild says which,
+    and why that is all of them); a day left without billable sessions is deleted after. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='local_end_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook="{{ delete_emptied_days('local_end_date', 'sessions.local_end_date', \"sessions.status = 'closed' and sessions.price_excl_vat is not null\") }}"
+    )
+}}
+
 with
 
 sessions as (
@@ -6,10 +21,28 @@ sessions as (
 
 ),
 
+-- the same sessions as the post-hook's
 billable as (
 
     select * from sessions
     where status = 'closed' and price_excl_vat is not null
+
+),
+
+{% if is_incremental() %}
+rebuilt_days as (
+
+    {{ days_to_rebuild('billable', 'local_end_date', 'local_end_date', 'billable_sessions') }}
+
+),
+{% endif %}
+
+billable_in_rebuilt_days as (
+
+    select * from billable
+    {% if is_incremental() %}
+    where local_end_date in (select local_end_date from rebuilt_days)
+    {% endif %}
 
 ),
 
@@ -31,9 +64,18 @@ daily as (
         cast(sum(price_incl_vat) as numeric(38, 4)) as revenue_gross,
         count(case when price_excl_vat = 0 then 1 end) as free_sessions
 
-    from billable
+    from billable_in_rebuilt_days
     group by 1, 2, 3, 4, 5, 6, 7, 8
+
+),
+
+final as (
+
+    select
+        *,
+        {{ build_timestamp() }} as built_at
+    from daily
 
 )
 
-select * from daily
+select * from final

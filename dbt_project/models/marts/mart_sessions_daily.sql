@@ -1,3 +1,19 @@
+{#- Sessions per local start date, organization and station.
+
+    Incremental: the days that can have changed since the last build are summed again in
+    whole, for every organization, and replace their old rows (days_to_rebuild says which,
+    and why that is all of them); a day left without sessions is deleted after. A session without a
+    start counts on the day of its last update, so every update of one moves it. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='local_start_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook="{{ delete_emptied_days('local_start_date', 'coalesce(sessions.local_start_date, cast(sessions.updated_at as date))') }}"
+    )
+}}
+
 with
 
 sessions as (
@@ -6,10 +22,37 @@ sessions as (
 
 ),
 
+-- the day as the post-hook computes it
+dated as (
+
+    select
+        *,
+        coalesce(local_start_date, cast(updated_at as date)) as session_day
+    from sessions
+
+),
+
+{% if is_incremental() %}
+rebuilt_days as (
+
+    {{ days_to_rebuild('dated', 'session_day', 'local_start_date', 'sessions') }}
+
+),
+{% endif %}
+
+sessions_in_rebuilt_days as (
+
+    select * from dated
+    {% if is_incremental() %}
+    where session_day in (select session_day from rebuilt_days)
+    {% endif %}
+
+),
+
 daily as (
 
     select
-        coalesce(local_start_date, cast(updated_at as date)) as local_start_date,
+        session_day as local_start_date,
         organization_id,
         station_id,
         cast(count(*) as bigint) as sessions,
@@ -30,7 +73,7 @@ daily as (
         cast(percentile_disc(0.5) within group (order by case when is_successful then duration_minutes end)
              as numeric(12, 2)) as median_successful_duration_minutes
 
-    from sessions
+    from sessions_in_rebuilt_days
     group by 1, 2, 3
 
 ),
@@ -40,7 +83,8 @@ final as (
     select
         *,
         cast({{ exact_ratio('successful_sessions', 'sessions', 4) }} as numeric(6, 4)) as success_rate,
-        cast({{ exact_ratio('est_idle_hours', 'plug_hours', 4, 4) }} as numeric(6, 4)) as idle_share
+        cast({{ exact_ratio('est_idle_hours', 'plug_hours', 4, 4) }} as numeric(6, 4)) as idle_share,
+        {{ build_timestamp() }} as built_at
     from daily
 
 )

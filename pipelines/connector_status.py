@@ -1,0 +1,51 @@
+"""Writes the connector statuses the station listing showed onto the loaded connectors.
+
+Why not through dlt: a station's detail is read again only when more than its connectors'
+status changed (sources/wirelane/statuses.py), and dlt replaces a station's connectors only
+with the station's full record. An UPDATE of two columns keeps `charging_stations__connectors`
+equal to the API without that request. It writes only statuses newer than the loaded ones
+(a detail this run read may be newer than the listing before it), on DuckDB and Postgres
+alike (identifiers from our schema, values as parameters)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sources.wirelane.statuses import ConnectorStatus
+
+STATIONS = "charging_stations"
+CONNECTORS = "charging_stations__connectors"
+CHUNK = 500  # rows per statement: 2,500 parameters
+
+
+def apply(client: Any, listed: list[ConnectorStatus]) -> None:
+    """`client` is an open dlt SQL client of the dataset that holds both tables."""
+    stations = client.make_qualified_table_name(STATIONS)
+    connectors = client.make_qualified_table_name(CONNECTORS)
+    for start in range(0, len(listed), CHUNK):
+        chunk = listed[start : start + CHUNK]
+        rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+        values = [
+            value
+            for one in chunk
+            for value in (
+                one.organization_id,
+                one.station_id,
+                one.evse_id,
+                one.status,
+                one.updated_at.isoformat() if one.updated_at else None,
+            )
+        ]
+        client.execute_sql(
+            f"UPDATE {connectors} AS c SET status = n.status, status_update = n.status_update "  # noqa: S608
+            "FROM ("
+            " SELECT s._dlt_id AS parent_id, v.evseid, v.status,"
+            " CAST(v.status_update AS TIMESTAMP WITH TIME ZONE) AS status_update"
+            f" FROM (VALUES {rows}) AS v (organization_id, station_id, evseid, status, status_update)"
+            f" JOIN {stations} AS s ON s.organization_id = v.organization_id AND CAST(s.id AS VARCHAR) = v.station_id"
+            ") AS n "
+            "WHERE c._dlt_parent_id = n.parent_id AND c.evseid = n.evseid "
+            "AND (n.status_update > c.status_update"
+            " OR (c.status_update IS NULL AND c.status IS DISTINCT FROM n.status))",
+            *values,
+        )
