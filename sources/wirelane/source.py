@@ -549,7 +549,7 @@ def _session(client: WirelaneClient, orgs: list[str], privacy: Pseudonymizer) ->
 
 # -- stations --------------------------------------------------------------------------------
 # Live connector status changes all day; the rest of a station rarely does. A status change
-# re-reads the station's detail, not its cases, connection chain and maintenance windows.
+# alone reads nothing again: the statuses are written from the listing (statuses.py).
 STATION_TEMPLATE = f"{ORG}/stations/id/{{stationId}}"
 
 
