@@ -38,13 +38,14 @@
 {#- The post-hook of such a mart: delete+insert replaces the days the build summed, but a day
     left with no sessions has no new rows to replace it with, so its old rows go here.
     `day_expression` and `where` select the mart's sessions from fct_charging_sessions as the
-    model does. -#}
+    model does. `not exists` rather than `not in`: Postgres hashes a `not in` list only while it
+    fits `work_mem`, and otherwise scans the whole list for every row. -#}
 {% macro delete_emptied_days(day, day_expression, where='true') -%}
     {%- if is_incremental() -%}
-    delete from {{ this }}
-    where {{ day }} not in (
-        select {{ day_expression }} from {{ ref('fct_charging_sessions') }} as sessions
-        where ({{ where }}) and {{ day_expression }} is not null
+    delete from {{ this }} as built
+    where not exists (
+        select 1 from {{ ref('fct_charging_sessions') }} as sessions
+        where ({{ where }}) and {{ day_expression }} = built.{{ day }}
     )
     {%- endif -%}
 {%- endmacro %}
