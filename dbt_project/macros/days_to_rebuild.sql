@@ -35,6 +35,14 @@
 
 {%- endmacro %}
 
+{#- `upstream`'s sessions on the days to rebuild (all of them in a full build): what the mart sums. -#}
+{% macro sessions_on_rebuilt_days(upstream, day, mart_day, count_column) -%}
+    select * from {{ upstream }}
+    {%- if is_incremental() %}
+    where {{ day }} in ({{ days_to_rebuild(upstream, day, mart_day, count_column) }})
+    {%- endif %}
+{%- endmacro %}
+
 {#- The post-hook of such a mart: delete+insert replaces the days the build summed, but a day
     left with no sessions has no new rows to replace it with, so its old rows go here.
     `day_expression` and `where` select the mart's sessions from fct_charging_sessions as the

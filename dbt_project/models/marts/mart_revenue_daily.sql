@@ -29,20 +29,9 @@ billable as (
 
 ),
 
-{% if is_incremental() %}
-rebuilt_days as (
-
-    {{ days_to_rebuild('billable', 'local_end_date', 'local_end_date', 'billable_sessions') }}
-
-),
-{% endif %}
-
 billable_in_rebuilt_days as (
 
-    select * from billable
-    {% if is_incremental() %}
-    where local_end_date in (select local_end_date from rebuilt_days)
-    {% endif %}
+    {{ sessions_on_rebuilt_days('billable', 'local_end_date', 'local_end_date', 'billable_sessions') }}
 
 ),
 

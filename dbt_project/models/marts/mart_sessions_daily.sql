@@ -2,8 +2,8 @@
 
     Incremental: the days that can have changed since the last build are summed again in
     whole, for every organization, and replace their old rows (days_to_rebuild says which,
-    and why that is all of them); a day left without sessions is deleted after. A session without a
-    start counts on the day of its last update, so every update of one moves it. -#}
+    and why that is all of them); a day left without sessions is deleted after. A session
+    without a start counts on the day of its last update, so every update of one moves it. -#}
 {{
     config(
         materialized='incremental',
@@ -32,20 +32,9 @@ dated as (
 
 ),
 
-{% if is_incremental() %}
-rebuilt_days as (
-
-    {{ days_to_rebuild('dated', 'session_day', 'local_start_date', 'sessions') }}
-
-),
-{% endif %}
-
 sessions_in_rebuilt_days as (
 
-    select * from dated
-    {% if is_incremental() %}
-    where session_day in (select session_day from rebuilt_days)
-    {% endif %}
+    {{ sessions_on_rebuilt_days('dated', 'session_day', 'local_start_date', 'sessions') }}
 
 ),
 
