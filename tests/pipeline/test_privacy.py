@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pipelines import load
+from sources.wirelane import changes
 from sources.wirelane.errors import WirelaneConfigError
 from sources.wirelane.privacy import PERSONAL_FIELDS, SIMULATOR_KEY, Pseudonymizer, build_pseudonymizer
 from tests.pipeline.conftest import Workspace
@@ -87,3 +88,33 @@ def test_a_real_api_needs_a_strong_key() -> None:
     one, other = Pseudonymizer("k" * 32), Pseudonymizer("x" * 32)
     assert one.token("Ada@Example.org") == one.token("ada@example.org") != other.token("ada@example.org")
     assert one.token("04 1234") != "04 1234" and len(one.token("04 1234")) == 32
+
+
+def test_member_fingerprints_in_state_are_keyed(workspace: Workspace) -> None:
+    """Members are compared by their list row as the API sent it, personal data in clear: the
+    digests kept in state are keyed, so no one without the key can confirm a guess of a row."""
+    load.run("duckdb")
+    org = workspace.api.organizations[0]
+    listed = {str(m["id"]): m for m in workspace.api.get_all(f"/organizations/id/{org}/members")}
+    resources = load.make_pipeline("duckdb").state["sources"]["wirelane"]["resources"]
+    keyed = Pseudonymizer(SIMULATOR_KEY)
+    for table, key in (("members", "id"), ("member_subscriptions", "account_id")):
+        prints = resources[table]["fingerprints"][org]
+        by_key = {
+            str(m["id"]) if key == "id" else m["account"]["account_id"]: m
+            for m in listed.values()
+            if key == "id" or (m.get("account") or {}).get("account_id")
+        }
+        assert prints and prints.keys() == by_key.keys(), table
+        for record_key, digest in prints.items():
+            row = by_key[record_key]
+            assert digest == keyed.fingerprint(row) != changes.fingerprint(row), (table, record_key)
+
+
+def test_fingerprints_are_keyed_only_when_pseudonymizing() -> None:
+    row = {"id": 7, "email": "ada@example.org", "account": {"name": "Ada Lovelace"}}
+    one, other, clear = Pseudonymizer("k" * 32), Pseudonymizer("x" * 32), Pseudonymizer(None)
+    assert one.fingerprint(row) == one.fingerprint(dict(reversed(row.items()))), "key order does not matter"
+    assert len({one.fingerprint(row), other.fingerprint(row), clear.fingerprint(row)}) == 3
+    assert clear.fingerprint(row) == changes.fingerprint(row)
+    assert one.fingerprint(row) != one.fingerprint({**row, "email": "bob@example.org"})
