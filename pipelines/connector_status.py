@@ -5,7 +5,12 @@ status changed (sources/wirelane/statuses.py), and dlt replaces a station's conn
 with the station's full record. An UPDATE of two columns keeps `charging_stations__connectors`
 equal to the API without that request. It writes only statuses newer than the loaded ones
 (a detail this run read may be newer than the listing before it), on DuckDB and Postgres
-alike (identifiers from our schema, values as parameters)."""
+alike (identifiers from our schema, values as parameters).
+
+Only the listed statuses that differ from the loaded ones are sent: a 1 % change at 3,000
+stations moves about 1,300 of 10,000 connectors, and sending them all took 20 statements
+(0.4 s) of every run. The comparison reads the warehouse, not a memory of the last run, so
+the write stays idempotent and free of state."""
 
 from __future__ import annotations
 
@@ -18,10 +23,24 @@ CONNECTORS = "charging_stations__connectors"
 CHUNK = 500  # rows per statement: 2,500 parameters
 
 
-def apply(client: Any, listed: list[ConnectorStatus]) -> None:
-    """`client` is an open dlt SQL client of the dataset that holds both tables."""
+def apply(client: Any, listed: list[ConnectorStatus]) -> int:
+    """`client` is an open dlt SQL client of the dataset that holds both tables; returns how many
+    listed statuses differed from the loaded ones (the UPDATE writes those that are newer)."""
     stations = client.make_qualified_table_name(STATIONS)
     connectors = client.make_qualified_table_name(CONNECTORS)
+    loaded = {
+        (org, station, evse): (status, updated)
+        for org, station, evse, status, updated in client.execute_sql(
+            f"SELECT s.organization_id, CAST(s.id AS VARCHAR), c.evseid, c.status, c.status_update "  # noqa: S608
+            f"FROM {connectors} AS c JOIN {stations} AS s ON c._dlt_parent_id = s._dlt_id"
+        )
+        or ()
+    }
+    listed = [
+        one
+        for one in listed
+        if loaded.get((one.organization_id, one.station_id, one.evse_id)) != (one.status, one.updated_at)
+    ]
     for start in range(0, len(listed), CHUNK):
         chunk = listed[start : start + CHUNK]
         rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
@@ -49,3 +68,4 @@ def apply(client: Any, listed: list[ConnectorStatus]) -> None:
             " OR (c.status_update IS NULL AND c.status IS DISTINCT FROM n.status))",
             *values,
         )
+    return len(listed)
