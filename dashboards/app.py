@@ -18,7 +18,7 @@ from typing import Any, cast
 import streamlit as st
 
 from dashboards import queries
-from pipelines.load import Destination
+from pipelines.destinations import Destination
 from pipelines.status import Status, collect
 from pipelines.warehouse import Warehouse, WarehouseBusy, WarehouseMissing, locate
 from sources.wirelane.errors import WirelaneError

@@ -20,7 +20,7 @@ from orchestration.manifest import dbt_resource
 from orchestration.modeling import build_model_assets
 from orchestration.schedules import load_jobs, load_schedules
 from orchestration.warehouse import configured_destination
-from pipelines.load import Destination
+from pipelines.destinations import Destination
 
 AUTOMATION_SENSOR = "wirelane_automation"
 

@@ -27,10 +27,10 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from orchestration.keys import WirelaneDltTranslator, raw_asset_key
 from orchestration.locks import exclusive
 from orchestration.warehouse import warehouse_writer
+from pipelines.destinations import Destination
 from pipelines.load import (
     PIPELINE_NAME,
     SCHEMA_CONTRACT,
-    Destination,
     _mark_deleted,
     _root_cause,
     build_source,

@@ -19,7 +19,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 
 from orchestration.locks import exclusive
 from orchestration.warehouse import profile_environment
-from pipelines.load import Destination
+from pipelines.destinations import Destination
 from pipelines.transform import PROJECT_DIR
 
 DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")

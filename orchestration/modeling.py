@@ -19,7 +19,7 @@ from orchestration.dbt_runs import invocation_target
 from orchestration.keys import WirelaneDbtTranslator
 from orchestration.manifest import prepare_manifest, wirelane_dbt_project
 from orchestration.warehouse import profile_environment, warehouse_writer
-from pipelines.load import Destination
+from pipelines.destinations import Destination
 
 
 @dataclass(frozen=True)

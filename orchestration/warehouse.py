@@ -18,7 +18,7 @@ from typing import get_args
 import dlt
 
 from orchestration.locks import exclusive
-from pipelines.load import Destination
+from pipelines.destinations import Destination
 from pipelines.transform import _destination_env as profile_variables
 from sources.wirelane.errors import WirelaneConfigError
 

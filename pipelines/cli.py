@@ -353,10 +353,10 @@ class _Signals:
 
 def _load(command: str, destination: str, **kwargs: Any) -> RunSummary:
     """Runs the load with progress, prints its summary, records the outcome for `status`."""
-    from pipelines import load, progress, report, runlog
+    from pipelines import load, progress, progress_mode, report, runlog
 
     where = _warehouse(destination)
-    with_log_lines = progress.resolve_mode(OPTIONS.progress.value, logs.is_json()) == "log"
+    with_log_lines = progress_mode.resolve_mode(OPTIONS.progress.value, logs.is_json()) == "log"
     signals = _Signals()
     try:
         with (
@@ -464,12 +464,12 @@ def backfill(
 
 
 def _transform(command: str, destination: str, full_refresh: bool = False) -> None:
-    from pipelines import progress, runlog
+    from pipelines import progress_mode, runlog
     from pipelines.transform import BUILD, run_dbt
 
     where = _warehouse(destination)
     dbt_command = (*BUILD, "--full-refresh") if full_refresh else BUILD
-    spinner = progress.resolve_mode(OPTIONS.progress.value, logs.is_json()) == "live"
+    spinner = progress_mode.resolve_mode(OPTIONS.progress.value, logs.is_json()) == "live"
     signals = _Signals()
     try:
         with signals:

@@ -43,6 +43,7 @@ import httpx
 
 from pipelines import demo_summary as summary
 from pipelines import load
+from pipelines.destinations import DEFAULT_DUCKDB_FILE
 from pipelines.transform import TransformSummary, run_dbt
 from simulator.server import RunningSimulator, SimulatorSettings, start_in_thread
 from simulator.world import SimulatorSizes
@@ -52,7 +53,7 @@ from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 # Small enough for a first run well under two minutes on two cores, big enough for every
 # entity, status and a few months of revenue to show up.
 DEMO_SIZES = SimulatorSizes(organizations=2, stations=150, members=1000, sessions=50_000, days=365)
-DATABASE_NAME = load.DEFAULT_DUCKDB_FILE
+DATABASE_NAME = DEFAULT_DUCKDB_FILE
 # The demo's mark in its file: the load ids it made (`wirelane_demo.loads`).
 MARKER_SCHEMA = "wirelane_demo"
 # The simulator is the demo's own, on loopback: no reason to pace requests as for the real API.

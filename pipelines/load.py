@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dlt
 import duckdb
@@ -30,17 +30,16 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines import connector_status, failures
+from pipelines.destinations import DEFAULT_DUCKDB_FILE, Destination
 from pipelines.webhooks import drain
 from sources.wirelane import changes, statuses
 from sources.wirelane import source as wirelane
 from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 
-Destination = Literal["duckdb", "postgres"]
 PIPELINE_NAME = "wirelane"
 # Not "wirelane": DuckDB names the catalog of wirelane.duckdb "wirelane", and a schema of the
 # same name makes every two-part name (`wirelane.sessions`) ambiguous to DuckDB's binder.
 DEFAULT_DATASET = "wirelane_raw"
-DEFAULT_DUCKDB_FILE = "wirelane.duckdb"
 DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"
 DUCKDB_DESTINATION = dlt.destinations.duckdb().destination_type
 # new columns and tables are welcome, a column changing type is not

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import dlt
 from dlt.common.exceptions import ResourceNameNotAvailable
@@ -37,9 +34,9 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.table import Table
 
+from pipelines.progress_mode import ProgressMode, resolve_mode
 from sources.wirelane.client import RequestEvent, observe
 
-ProgressMode = Literal["auto", "live", "log", "off"]
 OUTSIDE = "(outside a resource)"
 # Requests count for the table users know: the station list pages serve all station tables,
 # and the webhook drain's refreshes (`session`, `station`) load sessions and stations.
@@ -194,20 +191,6 @@ class _LogReporter:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty() and os.environ.get("TERM", "") != "dumb"
-
-
-def resolve_mode(mode: ProgressMode, json_logs: bool) -> Literal["live", "log", "off"]:
-    """`auto` is live on a terminal and log lines otherwise; JSON logs never get a live display
-    (it would interleave with the JSON lines a shipper reads)."""
-    if mode == "auto":
-        return "live" if stderr_is_terminal() and not json_logs else "log"
-    if mode == "live" and json_logs:
-        return "log"
-    return mode
 
 
 @contextlib.contextmanager

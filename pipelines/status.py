@@ -24,7 +24,8 @@ from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.common.versioned_state import decompress_state
 
 from pipelines import runlog
-from pipelines.load import DEFAULT_DATASET, PIPELINE_NAME, Destination
+from pipelines.destinations import Destination
+from pipelines.load import DEFAULT_DATASET, PIPELINE_NAME
 from pipelines.transform import PROJECT_DIR
 from pipelines.warehouse import Reader, Warehouse, WarehouseBusy, WarehouseMissing, literal, locate, quote, read_only
 from sources.wirelane.errors import WirelaneError

@@ -20,7 +20,7 @@ from pathlib import Path
 import dlt
 from dlt.common.configuration.specs import ConnectionStringCredentials
 
-from pipelines.load import DEFAULT_DUCKDB_FILE, Destination
+from pipelines.destinations import DEFAULT_DUCKDB_FILE, Destination
 from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"

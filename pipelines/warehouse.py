@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import dlt
 from dlt.common.configuration.specs import ConnectionStringCredentials
 
-from pipelines.load import DEFAULT_DUCKDB_FILE, Destination
+from pipelines.destinations import DEFAULT_DUCKDB_FILE, Destination
 from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 
 
