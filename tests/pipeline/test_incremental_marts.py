@@ -80,3 +80,33 @@ def test_daily_marts_sum_again_the_days_sessions_left(workspace: Workspace) -> N
     assert left == [(0,)]
     run_dbt("duckdb", (*BUILD, "--select", *daily, "--full-refresh"))
     assert incremental == {mart: rows for mart, rows in every_mart(workspace).items() if mart in daily}
+
+
+def test_sessions_on_an_evse_loaded_late_are_rebuilt_without_a_new_version(workspace: Workspace) -> None:
+    """A session built while its EVSE was not loaded is flagged `dq_unknown_evse`; once the
+    connector is there, the next incremental build rebuilds the session although dlt loaded no
+    new version of it (fct_charging_sessions' second branch), ending equal to a full refresh."""
+    load.run("duckdb")
+    with duckdb.connect(str(workspace.duckdb_file)) as con:
+        busiest = con.execute(
+            "select location__evse_id from wirelane_raw.sessions group by 1 order by count(*) desc, 1 limit 1"
+        ).fetchone()
+        assert busiest is not None
+        (evse,) = busiest
+        con.execute(
+            "create table main.held_back as select * from wirelane_raw.charging_stations__connectors where evseid = ?",
+            [evse],
+        )
+        con.execute("delete from wirelane_raw.charging_stations__connectors where evseid = ?", [evse])
+    run_dbt("duckdb")
+    flagged = workspace.query(
+        f"select count(*) from marts.fct_charging_sessions where evse_id = '{evse}' and dq_unknown_evse"
+    )
+    assert flagged[0][0] > 1
+    with duckdb.connect(str(workspace.duckdb_file)) as con:
+        con.execute("insert into wirelane_raw.charging_stations__connectors select * from main.held_back")
+    run_dbt("duckdb")
+    assert workspace.query("select count(*) from marts.fct_charging_sessions where dq_unknown_evse") == [(0,)]
+    incremental = every_mart(workspace)
+    run_dbt("duckdb", (*BUILD, "--full-refresh"))
+    assert every_mart(workspace) == incremental

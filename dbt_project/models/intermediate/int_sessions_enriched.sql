@@ -21,6 +21,18 @@ stations as (
 
 ),
 
+-- the time zone most of an organization's stations are in: the local dates of a session whose
+-- EVSE is not loaded (yet) fall back to it, so the session still counts on a day (it is flagged
+-- dq_unknown_evse, and rebuilt with its own station's zone once the EVSE is loaded)
+organization_timezones as (
+
+    select organization_id, mode() within group (order by timezone) as timezone
+    from stations
+    where timezone is not null
+    group by 1
+
+),
+
 price_model_versions as (
 
     select * from {{ ref('int_price_model_settings') }}
@@ -51,7 +63,7 @@ with_station as (
         connectors.station_id,
         connectors.connector_id,
         connectors.power_kw as connector_power_kw,
-        coalesce(connectors.timezone, stations.timezone) as timezone,
+        coalesce(connectors.timezone, stations.timezone, organization_timezones.timezone, 'UTC') as timezone,
         connectors.evse_id is not null as is_known_evse
 
     from sessions
@@ -59,6 +71,7 @@ with_station as (
     left join stations
         on stations.organization_id = connectors.organization_id
         and stations.station_id = connectors.station_id
+    left join organization_timezones on organization_timezones.organization_id = sessions.organization_id
 
 ),
 
