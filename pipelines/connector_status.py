@@ -23,9 +23,8 @@ CONNECTORS = "charging_stations__connectors"
 CHUNK = 500  # rows per statement: 2,500 parameters
 
 
-def apply(client: Any, listed: list[ConnectorStatus]) -> int:
-    """`client` is an open dlt SQL client of the dataset that holds both tables; returns how many
-    listed statuses differed from the loaded ones (the UPDATE writes those that are newer)."""
+def apply(client: Any, listed: list[ConnectorStatus]) -> None:
+    """`client` is an open dlt SQL client of the dataset that holds both tables."""
     stations = client.make_qualified_table_name(STATIONS)
     connectors = client.make_qualified_table_name(CONNECTORS)
     loaded = {
@@ -68,4 +67,3 @@ def apply(client: Any, listed: list[ConnectorStatus]) -> int:
             " OR (c.status_update IS NULL AND c.status IS DISTINCT FROM n.status))",
             *values,
         )
-    return len(listed)
