@@ -23,11 +23,14 @@ stations as (
 
 -- the time zone most of an organization's stations are in: the local dates of a session whose
 -- EVSE is not loaded (yet) fall back to it, so the session still counts on a day (it is flagged
--- dq_unknown_evse, and rebuilt with its own station's zone once the EVSE is loaded)
+-- dq_unknown_evse, and rebuilt with its own station's zone once the EVSE is loaded). It reads
+-- the staging view itself, not the `stations` CTE: a CTE read twice is materialized by DuckDB,
+-- and fct_charging_sessions' incremental filter then no longer reached the sessions' scan
+-- (its select 0.4 s to 1.8 s at 1,000,000 sessions)
 organization_timezones as (
 
     select organization_id, mode() within group (order by timezone) as timezone
-    from stations
+    from {{ ref('stg_wirelane__charging_stations') }}
     where timezone is not null
     group by 1
 
