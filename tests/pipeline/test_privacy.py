@@ -95,16 +95,16 @@ def test_member_fingerprints_in_state_are_keyed(workspace: Workspace) -> None:
     digests kept in state are keyed, so no one without the key can confirm a guess of a row."""
     load.run("duckdb")
     org = workspace.api.organizations[0]
-    listed = {str(m["id"]): m for m in workspace.api.get_all(f"/organizations/id/{org}/members")}
+    listed = workspace.api.get_all(f"/organizations/id/{org}/members")
     resources = load.make_pipeline("duckdb").state["sources"]["wirelane"]["resources"]
     keyed = Pseudonymizer(SIMULATOR_KEY)
-    for table, key in (("members", "id"), ("member_subscriptions", "account_id")):
+    keys_of = {
+        "members": lambda m: str(m["id"]),
+        "member_subscriptions": lambda m: (m.get("account") or {}).get("account_id"),
+    }
+    for table, key_of in keys_of.items():
         prints = resources[table]["fingerprints"][org]
-        by_key = {
-            str(m["id"]) if key == "id" else m["account"]["account_id"]: m
-            for m in listed.values()
-            if key == "id" or (m.get("account") or {}).get("account_id")
-        }
+        by_key = {key: m for m in listed if (key := key_of(m))}
         assert prints and prints.keys() == by_key.keys(), table
         for record_key, digest in prints.items():
             row = by_key[record_key]

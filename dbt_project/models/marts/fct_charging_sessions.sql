@@ -41,14 +41,14 @@ rebuilt_anyway as (
 
 changed_sessions as (
 
+    select sessions.*
+    from sessions
     {% if is_incremental() %}
     {%- set built_up_to = newest_value(this, 'loaded_in', "''") %}
     -- the versions dlt loaded since the last build (load ids grow with time, so late commits
     -- and backfills count too), and the rows above. Two branches rather than one `or`: an `or`
     -- with a subquery is a join above the view's own joins, so every session's staging columns
     -- were computed first (0.85 s of an incremental build at 1,000,000 sessions, 0.15 s this way)
-    select sessions.*
-    from sessions
     where sessions.loaded_in > {{ built_up_to }}
 
     union all
@@ -57,9 +57,6 @@ changed_sessions as (
     from sessions
     where sessions.session_id in (select session_id from rebuilt_anyway)
         and sessions.loaded_in <= {{ built_up_to }}
-    {% else %}
-    select sessions.*
-    from sessions
     {% endif %}
 
 ),
