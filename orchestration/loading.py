@@ -28,14 +28,8 @@ from orchestration.keys import WirelaneDltTranslator, raw_asset_key
 from orchestration.locks import exclusive
 from orchestration.warehouse import warehouse_writer
 from pipelines.destinations import Destination
-from pipelines.load import (
-    PIPELINE_NAME,
-    SCHEMA_CONTRACT,
-    _mark_deleted,
-    _root_cause,
-    build_source,
-    make_pipeline,
-)
+from pipelines.load import PIPELINE_NAME, SCHEMA_CONTRACT, build_source, listings_of, make_pipeline
+from pipelines.load_step import mark_deleted, root_cause
 from sources.wirelane import source as wirelane
 
 API_POOL = "wirelane_api"  # a Dagster concurrency pool: caps how many loads call the API at once
@@ -123,11 +117,11 @@ def load_organization(
             except PipelineStepFailed as failure:
                 if destination == "postgres" and failure.step == "load" and schema_update_failed(failure):
                     raise RetryRequested(max_retries=SCHEMA_RACE_RETRIES, seconds_to_wait=5) from failure
-                raise _root_cause(failure) from failure
+                raise root_cause(failure) from failure
             trace = pipeline.last_trace
             load_info = trace.last_load_info if trace else None
             if load_info is not None:
-                _mark_deleted(pipeline, load_info, source)
+                mark_deleted(pipeline, load_info, listings_of(source))
     finally:
         if client is not None:
             client.close()

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pipelines import logs
+from pipelines import allocator, logs
 
 if TYPE_CHECKING:
-    from pipelines.load import RunSummary
+    from pipelines.load_step import RunSummary
     from pipelines.warehouse import Warehouse
 
 app = typer.Typer(
@@ -352,12 +352,18 @@ class _Signals:
 
 
 def _load(command: str, destination: str, **kwargs: Any) -> RunSummary:
-    """Runs the load with progress, prints its summary, records the outcome for `status`."""
-    from pipelines import load, progress, progress_mode, report, runlog
+    """Runs the load with progress, prints its summary, records the outcome for `status`.
+
+    A big load goes on in a new image of this process once the API has been read
+    (pipelines/handoff.py); that image runs this function again and picks up from the handoff."""
+    from pipelines import handoff, load_step, progress, progress_mode, report, runlog
 
     where = _warehouse(destination)
     with_log_lines = progress_mode.resolve_mode(OPTIONS.progress.value, logs.is_json()) == "log"
     signals = _Signals()
+    resumed = handoff.take()
+    continuation = None
+    summary: RunSummary | None = None
     try:
         with (
             signals,
@@ -366,14 +372,30 @@ def _load(command: str, destination: str, **kwargs: Any) -> RunSummary:
                 OPTIONS.progress_interval_s,
                 json_logs=logs.is_json(),
                 title=f"{command}: loading the Wirelane API into {destination}",
+                earlier=resumed.resources if resumed else None,
+                elapsed_s=resumed.elapsed_s if resumed else 0.0,
             ) as tracker,
         ):
-            summary = load.run(where.destination, **kwargs)
+            if resumed is None:
+                from pipelines import load  # the source, its HTTP client, Arrow: not for a new image that only loads
+
+                extracted = load.extract(where.destination, **kwargs)
+            else:
+                extracted = resumed.extracted
+            if isinstance(extracted, load_step.RunSummary):
+                summary = extracted  # an empty webhook queue: nothing to load
+            elif resumed is None and _NEW_IMAGE_ALLOWED and handoff.worth_it(extracted):
+                continuation = handoff.write(handoff.Handoff(extracted, tracker.snapshot(), tracker.elapsed()))
+            else:
+                summary = load_step.load_extracted(extracted)
     except _expected() as error:
         raise _failed(where, command, error, signals) from None
     except Exception as error:
         _record_unexpected(where, command, error)
         raise  # the traceback is what a bug report needs
+    if continuation is not None:
+        handoff.continue_in_new_image(continuation)  # the progress display and the signal handlers are closed
+    assert summary is not None
     resources = tracker.snapshot()
     report.print_summary(summary, resources)
     details = {
@@ -724,7 +746,15 @@ def demo(
     typer.echo(render(result))
 
 
+# Only the command line, which owns its process, may replace it with a new image
+# (pipelines/handoff.py); `app` invoked from other code (tests) keeps one process.
+_NEW_IMAGE_ALLOWED = False
+
+
 def main() -> None:
+    global _NEW_IMAGE_ALLOWED
+    _NEW_IMAGE_ALLOWED = True
+    allocator.tune()  # before any thread starts: arenas are per thread
     app()
 
 

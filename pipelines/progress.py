@@ -1,6 +1,6 @@
 """Progress of a load while it runs: pages, rows and requests per resource.
 
-The numbers come from the HTTP client itself (`sources.wirelane.client.observe`): every request
+The numbers come from the HTTP client itself (`sources.wirelane.observers.observe`): every request
 attempt is reported with its path template, page number, record count and whether it was a
 retry; the dlt resource that asked is read from dlt's context (`dlt.current.resource_name`),
 which the client's worker threads inherit. The source prints nothing.
@@ -24,7 +24,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 import dlt
@@ -35,7 +35,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 
 from pipelines.progress_mode import ProgressMode, resolve_mode
-from sources.wirelane.client import RequestEvent, observe
+from sources.wirelane.observers import RequestEvent, observe
 
 OUTSIDE = "(outside a resource)"
 # Requests count for the table users know: the station list pages serve all station tables,
@@ -83,10 +83,11 @@ def _current_resource() -> str:
 class RunProgress:
     """Counts per resource; a `ClientObserver`, called from any thread."""
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
+    def __init__(self, earlier: Mapping[str, ResourceCounts] | None = None, elapsed_s: float = 0.0) -> None:
+        """`earlier`: what the run counted before this process took over (pipelines/handoff.py)."""
+        self.started = time.monotonic() - elapsed_s
         self._lock = threading.Lock()
-        self._resources: dict[str, ResourceCounts] = {}
+        self._resources: dict[str, ResourceCounts] = {name: replace(c) for name, c in (earlier or {}).items()}
 
     def request_done(self, event: RequestEvent) -> None:
         name = _current_resource()
@@ -195,11 +196,18 @@ class _LogReporter:
 
 @contextlib.contextmanager
 def track(
-    mode: ProgressMode = "auto", interval_s: float = 30.0, *, json_logs: bool = False, title: str = "loading"
+    mode: ProgressMode = "auto",
+    interval_s: float = 30.0,
+    *,
+    json_logs: bool = False,
+    title: str = "loading",
+    earlier: Mapping[str, ResourceCounts] | None = None,
+    elapsed_s: float = 0.0,
 ) -> Iterator[RunProgress]:
     """Counts every request made inside the block and shows the progress as `mode` says;
-    yields the counts, which stay readable after the block (for the run's summary)."""
-    progress = RunProgress()
+    yields the counts, which stay readable after the block (for the run's summary). Counting
+    goes on from `earlier` counts, `elapsed_s` into the run, when given."""
+    progress = RunProgress(earlier, elapsed_s)
     chosen = resolve_mode(mode, json_logs)
     display: contextlib.AbstractContextManager[object]
     if chosen == "live":

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.load import RunSummary
+from pipelines.load_step import RunSummary
 from pipelines.progress import OUTSIDE, ResourceCounts
 from pipelines.status import Status
 

@@ -25,7 +25,7 @@ from dlt.common.versioned_state import decompress_state
 
 from pipelines import runlog
 from pipelines.destinations import Destination
-from pipelines.load import DEFAULT_DATASET, PIPELINE_NAME
+from pipelines.load_step import DEFAULT_DATASET, PIPELINE_NAME
 from pipelines.transform import PROJECT_DIR
 from pipelines.warehouse import Reader, Warehouse, WarehouseBusy, WarehouseMissing, literal, locate, quote, read_only
 from sources.wirelane.errors import WirelaneError

@@ -11,7 +11,6 @@ command line shows progress without the source printing anything.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import logging
 import threading
@@ -19,12 +18,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import orjson
 import tenacity
 
+from sources.wirelane import observers
 from sources.wirelane import settings as defaults
 from sources.wirelane.auth import WirelaneAuth
 from sources.wirelane.errors import PaginationLimitError, WirelaneApiError
@@ -42,54 +42,6 @@ class _Retryable(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class RequestEvent:
-    """One attempt of one GET, as observers see it (no URL parameters, no headers: no secrets)."""
-
-    template: str  # the path with placeholders, e.g. /organizations/id/{organizationId}/sessions
-    status: int | None  # None when no response came (connection refused, timeout, dropped)
-    retry: bool  # a repeat of a failed attempt
-    failed: bool  # no usable answer (no response, 429 or 5xx, a malformed body): to be retried
-    items: int  # records in the body: a list's length, 1 for an object, 0 for an error or nothing
-    page: int | None  # the page number when this is a page of a list, else None
-    seconds: float  # the attempt's duration, rate-limit wait excluded
-
-
-class ClientObserver(Protocol):
-    """Told about every request attempt, from whichever thread made it (so: be thread-safe, be
-    quick, and never raise: an observer's failure is logged and ignored, it cannot fail a load)."""
-
-    def request_done(self, event: RequestEvent) -> None: ...
-
-
-_OBSERVERS: list[ClientObserver] = []
-_OBSERVERS_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def observe(observer: ClientObserver) -> Iterator[ClientObserver]:
-    """Registers `observer` for every client in this process while the block runs.
-
-    Process-wide rather than per client because the clients are built inside the dlt source,
-    which the caller does not construct itself.
-    """
-    with _OBSERVERS_LOCK:
-        _OBSERVERS.append(observer)
-    try:
-        yield observer
-    finally:
-        with _OBSERVERS_LOCK:
-            _OBSERVERS.remove(observer)
-
-
-def _notify(event: RequestEvent) -> None:
-    for observer in list(_OBSERVERS):
-        try:
-            observer.request_done(event)
-        except Exception:  # a progress display must never fail a load
-            log.warning("observer %r failed; ignored", observer, exc_info=True)
 
 
 def _count_items(body: Any) -> int:
@@ -198,9 +150,11 @@ class WirelaneClient:
         started = time.monotonic()
 
         def notify(status: int | None, failed: bool, body: Any = None) -> None:
-            if _OBSERVERS:
+            if observers.watched():
                 seconds = time.monotonic() - started
-                _notify(RequestEvent(template, status, retry, failed, _count_items(body), page, seconds))
+                observers.notify(
+                    observers.RequestEvent(template, status, retry, failed, _count_items(body), page, seconds)
+                )
 
         try:
             response = self.http.get(path, params=params)

@@ -32,6 +32,7 @@ from sources.wirelane.client import ClientSettings, WirelaneClient
 from sources.wirelane.errors import WirelaneConfigError
 from sources.wirelane.privacy import Pseudonymizer, build_pseudonymizer
 from sources.wirelane.records import parse_timestamp, shape
+from sources.wirelane.tables import SOFT_DELETE_COLUMNS
 
 Row = dict[str, Any]
 ORG = "/organizations/id/{organizationId}"
@@ -46,14 +47,6 @@ SESSION_COLUMNS: dict[str, Any] = {
 REQUIRED_SESSION_COLUMNS = frozenset(name for name, hints in SESSION_COLUMNS.items() if hints.get("nullable") is False)
 
 
-# Tables loaded from a full listing on every run: after a successful run, rows its listing no
-# longer contains get `_wl_deleted_at` (see pipelines/load.py); a row that comes back is loaded
-# anew without it.
-DELETED_AT = "_wl_deleted_at"
-SOFT_DELETE_COLUMNS: dict[str, Any] = {DELETED_AT: {"data_type": "timestamp", "timezone": True, "nullable": True}}
-FULL_LISTING_TABLES = ("members", "member_payment_methods", "member_subscriptions", "charging_stations")
-# each listed station's current lists, replaced per station
-STATION_LIST_TABLES = ("station_cases", "station_connection_chains", "station_maintenance_windows")
 # resources not chosen by name: targeted refreshes (webhooks), the stations' listing, the events
 HIDDEN_RESOURCES = ("session", "station", "station_listing", "member_listing", "webhook_events")
 

@@ -13,6 +13,12 @@ from typing import Any
 
 import duckdb
 
+from tests.pipeline.api_equality import (
+    LOADED_CONNECTOR_STATUSES,
+    assert_equal,
+    duckdb_fetch,
+    listed_connector_statuses,
+)
 from tests.pipeline.conftest import Workspace
 
 CLI = [sys.executable, "-m", "pipelines.cli"]
@@ -239,6 +245,46 @@ def test_sigterm_is_exit_130_recorded_and_changes_nothing(workspace: Workspace) 
     assert stdout == "" and fingerprint(workspace) == before, "a full refresh cut short drops nothing"
     failure = json.loads(run_cli(workspace, "status", "--json").stdout)["last_failure"]
     assert failure["exit_code"] == 130 and "SIGTERM" in failure["reason"]
+
+
+def test_a_big_load_goes_on_in_a_new_image_of_the_process(workspace: Workspace) -> None:
+    """Above WIRELANE_SYNC_NEW_IMAGE_ABOVE_BYTES of normalized data the load runs in a new image
+    of the same process (pipelines/handoff.py): to its caller one process and one run, with the
+    first image's requests in its summary, the listings' deletion marks and statuses written by
+    the second, the warehouse equal to the API, and no handoff file left behind."""
+    every_load = {
+        "WIRELANE_SYNC_NEW_IMAGE_ABOVE_BYTES": "0",
+        "SOURCES__WIRELANE__PSEUDONYMIZE": "false",
+    }  # to compare with the API
+    first = run_cli(workspace, "--log-level", "info", "run", "--no-transform", env=every_load)
+    assert first.returncode == 0, first.stderr
+    assert "loading in a new image of this process" in first.stderr
+    table = summary_table(first.stdout)
+    served = workspace.api.admin("GET", "stats").json()["requests"]["by_operation"]
+    assert table["sessions"]["requests"] == served["findOrganizationChargingSessions"] > 0
+    for name in ("sessions", "members"):
+        assert table[name]["rows"] == workspace.query(f"select count(*) from wirelane_raw.{name}")[0][0], name
+    org = workspace.api.organizations[0]
+    member = workspace.api.get(f"/organizations/id/{org}/members", {"page_size": 1}).json()[0]
+    account = member["account"]["account_id"]
+    workspace.api.admin("POST", "remove", {"organization": org, "members": [account], "stations": []})
+    workspace.api.admin("POST", "advance", {"minutes": 90})
+    second = run_cli(workspace, "--log-level", "info", "run", "--no-transform", env=every_load)
+    assert second.returncode == 0, second.stderr
+    assert "loading in a new image of this process" in second.stderr
+    assert workspace.query("select account_id from wirelane_raw.members where _wl_deleted_at is not null") == [
+        (account,)
+    ]
+    assert_equal(duckdb_fetch(str(workspace.duckdb_file)), workspace.api)
+    assert set(workspace.query(LOADED_CONNECTOR_STATUSES)) == listed_connector_statuses(workspace.api)
+    assert not list(workspace.root.rglob("handoff-*.pickle"))
+    recorded = json.loads(run_cli(workspace, "status", "--json").stdout)["last_success"]
+    assert recorded["requests"] == sum(row["requests"] for row in summary_table(second.stdout).values()) > 0
+    refused = run_cli(workspace, "run", "--no-transform", env={"WIRELANE_SYNC_NEW_IMAGE_ABOVE_BYTES": "lots"})
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: WIRELANE_SYNC_NEW_IMAGE_ABOVE_BYTES must be a whole number of bytes, not 'lots'"
+    )
 
 
 def test_runbook_backfill_a_gap_then_rebuild_the_marts(workspace: Workspace) -> None:

@@ -14,7 +14,7 @@ import sys
 import time
 
 from pipelines import load, progress
-from sources.wirelane.client import RequestEvent, observe
+from sources.wirelane.observers import RequestEvent, observe
 from tests.pipeline.conftest import Workspace
 
 CLI = [sys.executable, "-m", "pipelines.cli"]

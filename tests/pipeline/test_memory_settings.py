@@ -1,0 +1,27 @@
+"""The settings that keep a run's memory down (pipelines/allocator.py, DuckDB's limit while
+loading): what they default to and that an operator's own settings win."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pipelines import allocator
+from pipelines.load_step import default_duckdb_memory_limit
+
+
+def test_duckdb_gets_80mb_per_thread_and_at_least_160mb() -> None:
+    assert default_duckdb_memory_limit(1) == "160MB"
+    assert default_duckdb_memory_limit(2) == "160MB"
+    assert default_duckdb_memory_limit(3) == "240MB"
+    assert default_duckdb_memory_limit(16) == "1280MB"
+
+
+@pytest.mark.skipif("glibc" not in (os.confstr("CS_GNU_LIBC_VERSION") or ""), reason="glibc's mallopt")
+def test_the_allocator_settings_leave_the_operators_own_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable, _, _ in allocator.SETTINGS:
+        monkeypatch.delenv(variable, raising=False)
+    assert allocator.tune() == [variable for variable, _, _ in allocator.SETTINGS]
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert allocator.tune() == ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
