@@ -361,10 +361,11 @@ def _load(command: str, destination: str, **kwargs: Any) -> RunSummary:
     where = _warehouse(destination)
     with_log_lines = progress_mode.resolve_mode(OPTIONS.progress.value, logs.is_json()) == "log"
     signals = _Signals()
-    resumed = handoff.take()
+    resumed: handoff.Handoff | None = None
     continuation = None
     summary: RunSummary | None = None
     try:
+        resumed = handoff.take()
         with (
             signals,
             progress.track(

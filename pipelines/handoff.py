@@ -29,7 +29,7 @@ from typing import NoReturn
 from pipelines import runlog
 from pipelines.load_step import Extracted
 from pipelines.progress import ResourceCounts
-from sources.wirelane.errors import WirelaneConfigError
+from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 
 ENVIRONMENT = "WIRELANE_SYNC_HANDOFF"
 # Below this much normalized data the load adds little memory, and a new image would cost an
@@ -104,10 +104,15 @@ def take() -> Handoff | None:
     try:
         with path.open("rb") as file:
             handoff = pickle.load(file)  # noqa: S301 - our own file, written by the image before this one
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as error:
+        handoff = error
     finally:
         path.unlink(missing_ok=True)
     if not isinstance(handoff, Handoff):
-        raise TypeError(f"{path} does not hold a run's handoff")
+        reason = f" ({type(handoff).__name__})" if isinstance(handoff, Exception) else ""
+        raise WirelaneError(
+            f"{path} does not hold a run's handoff{reason}; run again: the next run loads what was extracted first"
+        )
     return handoff
 
 

@@ -285,6 +285,9 @@ def test_a_big_load_goes_on_in_a_new_image_of_the_process(workspace: Workspace) 
     assert refused.stderr.strip().splitlines()[-1] == (
         "error: WIRELANE_SYNC_NEW_IMAGE_ABOVE_BYTES must be a whole number of bytes, not 'lots'"
     )
+    lost = run_cli(workspace, "run", "--no-transform", env={"WIRELANE_SYNC_HANDOFF": str(workspace.root / "gone")})
+    assert lost.returncode == 1
+    assert "does not hold a run's handoff (FileNotFoundError); run again" in lost.stderr.strip().splitlines()[-1]
 
 
 def test_runbook_backfill_a_gap_then_rebuild_the_marts(workspace: Workspace) -> None:
