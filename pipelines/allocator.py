@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import os
+import sys
 
 # glibc's malloc.h
 M_TRIM_THRESHOLD = -1
@@ -36,9 +38,9 @@ SETTINGS = (
 
 def tune() -> list[str]:
     """Applies the settings the environment does not set itself; returns those applied."""
-    if not hasattr(os, "confstr") or "glibc" not in (_libc_version() or ""):
+    libc = _glibc()
+    if libc is None:
         return []
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
     applied = []
     for variable, parameter, value in SETTINGS:
         if variable not in os.environ and libc.mallopt(parameter, value) == 1:
@@ -46,8 +48,25 @@ def tune() -> list[str]:
     return applied
 
 
+def release() -> None:
+    """Hands the memory an extraction freed back to the system, before the load asks for its
+    own: Python's garbage, Arrow's pool (when imported), and glibc's free lists."""
+    gc.collect()
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    if "glibc" not in (_libc_version() or ""):
+        return None
+    return ctypes.CDLL(ctypes.util.find_library("c"))
+
+
 def _libc_version() -> str | None:
     try:
         return os.confstr("CS_GNU_LIBC_VERSION")
-    except (ValueError, OSError):
+    except (ValueError, OSError, AttributeError):  # no confstr (Windows), or no such name
         return None

@@ -27,7 +27,7 @@ from dlt.destinations.exceptions import DatabaseException, DestinationConnection
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines import connector_status, failures
+from pipelines import allocator, connector_status, failures
 from pipelines.destinations import DEFAULT_DUCKDB_FILE, Destination
 from pipelines.webhooks import drain
 from sources.wirelane import changes, statuses, tables
@@ -134,6 +134,7 @@ def load_extracted(extracted: Extracted) -> RunSummary:
     """The second half of `run`: load the normalized packages, then mark what the listings no
     longer have and write the connector statuses they showed. Needs nothing of the process
     that extracted but the working folder and `extracted`."""
+    allocator.release()  # what the extraction freed, before DuckDB asks for its own
     with ExitStack() as held:  # the load step's DuckDB connection, closed when the run is done
         pipeline = make_pipeline(extracted.destination, extracted.dataset)
         try:
