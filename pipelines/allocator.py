@@ -4,8 +4,9 @@ A run's extraction holds pages of a few MB (response bodies, parsed documents, A
 batches) for a moment each, from a dozen threads. With glibc's defaults every thread gets an
 arena of its own, and the threshold above which a block is mapped (and unmapped when freed)
 grows with every large block freed, so those pages end up inside arenas that never shrink.
-Measured on a full load of 1,000,000 sessions (`wirelane-sync run`, RSS sampled every 0.2 s):
-the extraction's peak 484 -> 464 MiB and the load's 478 -> 439 MiB, with the settings below.
+Measured at 1,000,000 sessions (`wirelane-sync run`, RSS sampled every 0.2 s): a sessions-only
+incremental load on copies of one warehouse peaked at 471 and 472 MiB with the settings below,
+499 MiB without; a full load's extraction at 464 MiB with them, 484 MiB without (one run each).
 
 These are `mallopt` calls, the same as the MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_ and
 MALLOC_TRIM_THRESHOLD_ environment variables; an operator's own variables win. Elsewhere than
