@@ -16,7 +16,7 @@ glibc (musl, macOS) nothing is done.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import gc
 import os
 import sys
@@ -60,10 +60,13 @@ def release() -> None:
         libc.malloc_trim(0)
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
+    """The C library this process already has loaded: no search for its file (which runs
+    `ldconfig`), once per process."""
     if "glibc" not in (_libc_version() or ""):
         return None
-    return ctypes.CDLL(ctypes.util.find_library("c"))
+    return ctypes.CDLL(None)
 
 
 def _libc_version() -> str | None:
