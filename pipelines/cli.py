@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pipelines import allocator, logs
+from pipelines import allocator, collector, logs
 
 if TYPE_CHECKING:
     from pipelines.load_step import RunSummary
@@ -756,6 +756,7 @@ def main() -> None:
     global _NEW_IMAGE_ALLOWED
     _NEW_IMAGE_ALLOWED = True
     allocator.tune()  # before any thread starts: arenas are per thread
+    collector.tune()
     _without_streamlit_secrets()
     app()
 

@@ -16,6 +16,7 @@ CPU. Columns come out grouped by their parent object, in the order keys first ap
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -70,6 +71,22 @@ def _typed(key: str, array: pa.Array) -> pa.Array:
         if pc.any(stamps).as_py():  # `shape` would type some values and not others: a variant
             raise NotTabular(key)
     return array
+
+
+def replace_strings(
+    table: pa.Table, paths: Iterable[tuple[str, ...]], replace: Callable[[list[str | None]], list[str | None]]
+) -> pa.Table:
+    """`table` with its text columns at `paths` (key paths, as in a document) passed through
+    `replace`, for pseudonymizing a page once it is a table: column by column, instead of
+    walking every document. Columns of other types are left as they are, as the dict path
+    leaves values that are not strings; paths into lists (`*`) never reach a table."""
+    for path in paths:
+        index = table.schema.get_field_index(_column_name(path))
+        if index < 0 or not pa.types.is_string(table.schema.field(index).type):
+            continue
+        values = replace(table.column(index).to_pylist())
+        table = table.set_column(index, table.schema.field(index), pa.array(values, type=pa.string()))
+    return table
 
 
 def page_table(

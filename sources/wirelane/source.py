@@ -26,11 +26,11 @@ from dlt.sources import DltResource
 
 from sources.wirelane import changes, statuses, webhooks
 from sources.wirelane import settings as defaults
-from sources.wirelane.arrow_batches import NotTabular, page_table
+from sources.wirelane.arrow_batches import NotTabular, page_table, replace_strings
 from sources.wirelane.auth import OAuthSettings, WirelaneAuth
 from sources.wirelane.client import ClientSettings, WirelaneClient
 from sources.wirelane.errors import WirelaneConfigError
-from sources.wirelane.privacy import Pseudonymizer, build_pseudonymizer
+from sources.wirelane.privacy import PERSONAL_FIELDS, Pseudonymizer, build_pseudonymizer
 from sources.wirelane.records import parse_timestamp, shape
 from sources.wirelane.tables import SOFT_DELETE_COLUMNS
 
@@ -373,13 +373,14 @@ CATCH_UP_PASSES = 5
 def session_batch(documents: list[Row], org: str, privacy: Pseudonymizer) -> Any:
     """Session documents as one item for dlt: an Arrow table (the fast path), or shaped dicts
     when the page holds something only dlt's dict path models (a list, a key of mixed types).
-    Personal fields are pseudonymized first, on the documents themselves."""
-    for document in documents:
-        privacy.apply("sessions", document)
+    Personal fields are pseudonymized on the table's columns (on the documents themselves
+    when they stay dicts); the documents the caller holds stay as the API sent them."""
     try:
         table = page_table(documents, {"organization_id": org}, REQUIRED_SESSION_COLUMNS)
     except NotTabular:
-        return [shape(document, org) for document in documents]
+        return [shape(privacy.apply("sessions", document), org) for document in documents]
+    if privacy.enabled:
+        table = replace_strings(table, PERSONAL_FIELDS["sessions"], privacy.tokens)
     return with_dlt_columns(table, dlt.current.load_package_state()["load_id"])
 
 

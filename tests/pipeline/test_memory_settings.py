@@ -1,13 +1,15 @@
 """The settings that keep a run's memory down (pipelines/allocator.py, DuckDB's limit while
-loading): what they default to and that an operator's own settings win."""
+loading) or its collector quiet (pipelines/collector.py): what they default to and that an
+operator's own settings win."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
 
-from pipelines import allocator
+from pipelines import allocator, collector
 from pipelines.load_step import default_duckdb_memory_limit
 
 
@@ -25,3 +27,13 @@ def test_the_allocator_settings_leave_the_operators_own_alone(monkeypatch: pytes
     assert allocator.tune() == [variable for variable, _, _ in allocator.SETTINGS]
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert allocator.tune() == ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
+
+
+def test_the_collector_runs_every_10000_allocations_with_its_generations_ratios_kept() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        collector.tune()
+        assert gc.get_threshold() == (10_000, 10, 10)
+    finally:
+        gc.set_threshold(*before)

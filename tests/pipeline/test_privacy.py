@@ -4,12 +4,17 @@ pseudonyms are stable keyed hashes, so joins still work."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines import load
 from sources.wirelane import changes
+from sources.wirelane.arrow_batches import NotTabular, page_table, replace_strings
 from sources.wirelane.errors import WirelaneConfigError
 from sources.wirelane.privacy import PERSONAL_FIELDS, SIMULATOR_KEY, Pseudonymizer, build_pseudonymizer
 from tests.pipeline.conftest import Workspace
@@ -118,3 +123,48 @@ def test_fingerprints_are_keyed_only_when_pseudonymizing() -> None:
     assert len({one.fingerprint(row), other.fingerprint(row), clear.fingerprint(row)}) == 3
     assert clear.fingerprint(row) == changes.fingerprint(row)
     assert one.fingerprint(row) != one.fingerprint({**row, "email": "bob@example.org"})
+
+
+# a few values per key, so that a page repeats them as a page repeats its drivers' cards
+PERSONAL_KINDS = {
+    "text": st.sampled_from(["04 1234", "DE-ENB-C62164321-0", "Ada Lovelace", "", "ß✓"]),
+    "email": st.sampled_from(["Ada@Example.org", "bob@example.org", "@nowhere", "x@"]),
+    "number": st.integers(min_value=0, max_value=99),
+}
+
+
+@st.composite
+def session_pages(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Session documents whose personal keys each hold one kind of value on the page, or null."""
+    kinds = {path: draw(st.sampled_from(sorted(PERSONAL_KINDS))) for path in PERSONAL_FIELDS["sessions"]}
+    page = []
+    for number in range(draw(st.integers(min_value=1, max_value=8))):
+        document: dict[str, Any] = {"session_id": f"s{number}", "customer": {"language": "de"}}
+        for path, kind in kinds.items():
+            value = draw(st.one_of(st.none(), PERSONAL_KINDS[kind]))
+            (document if len(path) == 1 else document["customer"])[path[-1]] = value
+        page.append(document)
+    parsed: list[dict[str, Any]] = orjson.loads(orjson.dumps(page))
+    return parsed
+
+
+@settings(max_examples=200, deadline=None)
+@given(session_pages())
+def test_a_page_pseudonymized_as_a_table_equals_its_documents_pseudonymized(page: list[dict[str, Any]]) -> None:
+    """Session pages are pseudonymized column by column once they are Arrow tables: the same
+    table as pseudonymizing each document first, or both left to the dict path."""
+    privacy = Pseudonymizer("k" * 32)
+    untouched = copy.deepcopy(page)
+    try:
+        expected = page_table([privacy.apply("sessions", d) for d in copy.deepcopy(page)], {"organization_id": "O"})
+    except NotTabular:
+        expected = None
+    try:
+        table = page_table(page, {"organization_id": "O"})
+    except NotTabular:
+        assert expected is None
+        return
+    assert expected is not None
+    assert replace_strings(table, PERSONAL_FIELDS["sessions"], privacy.tokens).equals(expected)
+    assert page == untouched, "the documents themselves stay as the API sent them"
+    assert Pseudonymizer(None).tokens(["a", None, ""]) == ["a", None, ""]
