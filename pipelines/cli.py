@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pipelines import allocator, collector, logs
+from pipelines import allocator, collector, import_guard, logs
 
 if TYPE_CHECKING:
     from pipelines.load_step import RunSummary
@@ -757,17 +757,8 @@ def main() -> None:
     _NEW_IMAGE_ALLOWED = True
     allocator.tune()  # before any thread starts: arenas are per thread
     collector.tune()
-    _without_streamlit_secrets()
+    import_guard.refuse()
     app()
-
-
-def _without_streamlit_secrets() -> None:
-    """dlt reads Streamlit's secrets whenever no secrets.toml exists, and imports Streamlit to
-    find out that it runs outside Streamlit: 0.25 s and 15 MiB of every command that reads a
-    setting (twice for a run that loads in a new image). The command line never runs inside
-    Streamlit (`dashboard` starts it as a process of its own), so the import is refused here,
-    which dlt takes for "not in Streamlit"."""
-    sys.modules.setdefault("streamlit", None)  # type: ignore[arg-type]  # None: "no such module", the import system says
 
 
 if __name__ == "__main__":

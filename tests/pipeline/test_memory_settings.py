@@ -1,16 +1,22 @@
 """The settings that keep a run's memory down (pipelines/allocator.py, DuckDB's limit while
-loading) or its collector quiet (pipelines/collector.py): what they default to and that an
-operator's own settings win."""
+loading) or its collector quiet (pipelines/collector.py), and the imports the command line
+refuses (pipelines/import_guard.py): what they default to and that an operator's own settings
+win."""
 
 from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from pipelines import allocator, collector
 from pipelines.load_step import default_duckdb_memory_limit
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_duckdb_gets_80mb_per_thread_and_at_least_160mb() -> None:
@@ -37,3 +43,28 @@ def test_the_collector_runs_every_10000_allocations_with_its_generations_ratios_
         assert gc.get_threshold() == (10_000, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+def test_the_refused_imports_stay_out_and_what_imports_them_on_speculation_still_works() -> None:
+    """In a process of its own, as the command line's: pyarrow converts Python lists and dlt
+    opens a DuckDB file's credentials without pandas and SQLAlchemy, and a refused import is
+    the ModuleNotFoundError that both take for "not installed"."""
+    script = """
+import sys
+from pipelines import import_guard
+import_guard.refuse()
+import pyarrow as pa
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+assert pa.array([{"kwh": 1.5}]).type == pa.struct([("kwh", pa.float64())])
+assert DuckDbCredentials("/tmp/wirelane.duckdb").database == "/tmp/wirelane.duckdb"
+try:
+    import streamlit
+except ModuleNotFoundError as error:
+    assert error.name == "streamlit"
+else:
+    raise AssertionError("streamlit was imported")
+print(sorted(name for name in ("pandas", "sqlalchemy", "streamlit") if name in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
