@@ -33,6 +33,7 @@ from sources.wirelane.ratelimit import TokenBucket
 log = logging.getLogger("wirelane_sync")
 T = TypeVar("T")
 R = TypeVar("R")
+P = TypeVar("P")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -198,15 +199,29 @@ class WirelaneClient:
     def pages(
         self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None
     ) -> Iterator[list[dict[str, Any]]]:
-        """Every page of a list endpoint, stopping on the total or on a short page.
+        """Every page of a list endpoint, stopping on the total or on a short page."""
+        for items, _ in self.pages_with(path, params, template=template):
+            yield items
 
-        From the third page on, the next page is requested while the caller works on this one
-        (a long scan then costs the larger of fetching and processing, not their sum); the first
-        two are not prefetched, so an incremental scan that stops early asks for nothing extra.
+    def pages_with(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        template: str | None = None,
+        prepare: Callable[[bytes], P] | None = None,
+    ) -> Iterator[tuple[list[dict[str, Any]], P | None]]:
+        """Every page of a list endpoint with what `prepare` made of its body, stopping on the
+        total or on a short page.
+
+        From the third page on, the next page is requested (and prepared) while the caller
+        works on this one: a long scan then costs the larger of fetching and processing, not
+        their sum; the first two are not prefetched, so an incremental scan that stops early
+        asks for nothing extra.
         """
         page_size = self.settings.page_size
 
-        def fetch(page: int) -> tuple[list[dict[str, Any]], bool]:
+        def fetch(page: int) -> tuple[list[dict[str, Any]], P | None, bool]:
             query = {**(params or {}), "page": page, "page_size": page_size}
             items, response = self.get(path, query, template=template)
             if response.status_code >= 400:
@@ -214,18 +229,18 @@ class WirelaneClient:
             if not isinstance(items, list):
                 raise WirelaneApiError(f"GET {template or path} returned {type(items).__name__}, expected a list")
             total = response.headers.get("x-total-count", "")
-            last = len(items) < page_size or (total.isdigit() and page * page_size >= int(total))
-            return items, not last
+            final = len(items) < page_size or (total.isdigit() and page * page_size >= int(total))
+            return items, prepare(response.content) if prepare is not None and items else None, not final
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wirelane-page") as pool:
-            ahead: Future[tuple[list[dict[str, Any]], bool]] | None = None
+            ahead: Future[tuple[list[dict[str, Any]], P | None, bool]] | None = None
             for page in range(1, self.settings.max_pages + 1):
-                items, more = ahead.result() if ahead is not None else fetch(page)
+                items, prepared, more = ahead.result() if ahead is not None else fetch(page)
                 ahead = None
                 if more and page >= 2 and page < self.settings.max_pages:
                     ahead = pool.submit(contextvars.copy_context().run, fetch, page + 1)
                 if items:
-                    yield items
+                    yield items, prepared
                 if not more:
                     return
         raise PaginationLimitError(

@@ -11,10 +11,13 @@ second is deduplicated by the merge on `session_id`.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+import contextlib
+import gc
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import dlt
 import pyarrow as pa
@@ -26,7 +29,7 @@ from dlt.sources import DltResource
 
 from sources.wirelane import changes, statuses, webhooks
 from sources.wirelane import settings as defaults
-from sources.wirelane.arrow_batches import NotTabular, page_table, replace_strings
+from sources.wirelane.arrow_batches import NotTabular, page_table, parsed_documents, replace_strings
 from sources.wirelane.auth import OAuthSettings, WirelaneAuth
 from sources.wirelane.client import ClientSettings, WirelaneClient
 from sources.wirelane.errors import WirelaneConfigError
@@ -370,18 +373,60 @@ def _sessions(
 CATCH_UP_PASSES = 5
 
 
-def session_batch(documents: list[Row], org: str, privacy: Pseudonymizer) -> Any:
-    """Session documents as one item for dlt: an Arrow table (the fast path), or shaped dicts
-    when the page holds something only dlt's dict path models (a list, a key of mixed types).
-    Personal fields are pseudonymized on the table's columns (on the documents themselves
-    when they stay dicts); the documents the caller holds stay as the API sent them."""
+def session_table(
+    documents: list[Row], org: str, privacy: Pseudonymizer, parsed: pa.StructArray | None = None
+) -> pa.Table | None:
+    """Session documents as an Arrow table (from `parsed`, Arrow's own reading of the page's
+    body, when the caller has it), personal fields pseudonymized on its columns, the documents
+    themselves left as the API sent them; or None when the page holds something only dlt's dict
+    path models (a list, a key of mixed types)."""
     try:
-        table = page_table(documents, {"organization_id": org}, REQUIRED_SESSION_COLUMNS)
+        table = page_table(documents, {"organization_id": org}, REQUIRED_SESSION_COLUMNS, parsed)
     except NotTabular:
+        return None
+    return replace_strings(table, PERSONAL_FIELDS["sessions"], privacy.tokens) if privacy.enabled else table
+
+
+def session_batch(documents: list[Row], org: str, privacy: Pseudonymizer) -> Any:
+    """Session documents as one item for dlt: their `session_table` (the fast path), or shaped,
+    pseudonymized dicts."""
+    table = session_table(documents, org, privacy)
+    if table is None:
         return [shape(privacy.apply("sessions", document), org) for document in documents]
-    if privacy.enabled:
-        table = replace_strings(table, PERSONAL_FIELDS["sessions"], privacy.tokens)
     return with_dlt_columns(table, dlt.current.load_package_state()["load_id"])
+
+
+class _Gathered:
+    """Session pages' tables gathered into items of at least ITEM_ROWS rows.
+
+    dlt's extract spends a few milliseconds on every Arrow item whatever its size: it infers
+    the item's table schema, validates it and compares it with the pipeline's. Pages whose
+    columns cannot be put together (one key of two types) go as they are."""
+
+    ITEM_ROWS: Final = 10_000
+
+    def __init__(self) -> None:
+        self._tables: list[pa.Table] = []
+        self._rows = 0
+
+    def add(self, table: pa.Table) -> Iterator[pa.Table]:
+        self._tables.append(table)
+        self._rows += table.num_rows
+        if self._rows >= self.ITEM_ROWS:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[pa.Table]:
+        # dlt's extract leaves each Arrow item it took in a reference cycle (the exceptions its
+        # schema validation catches keep its frames): freed here, not when the collector next
+        # gets round to the young generations, which kept 30 to 100 MiB of earlier items
+        gc.collect(1)
+        tables, self._tables, self._rows = self._tables, [], 0
+        if len(tables) > 1:
+            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
+                tables = [pa.concat_tables(tables, promote_options="default")]  # a page's missing columns: nulls
+        load_id = dlt.current.load_package_state()["load_id"] if tables else ""
+        for table in tables:
+            yield with_dlt_columns(table, load_id)
 
 
 def with_dlt_columns(table: pa.Table, load_id: str) -> pa.Table:
@@ -433,8 +478,17 @@ def _scan_sessions(
     params = {"order_by": "updateDate", "order_direction": "desc"}
 
     def scan(since: datetime, inclusive: bool) -> Iterator[Any]:
+        # Arrow reads each page's body in a thread of its own, without the interpreter lock, while
+        # this thread works on the page before and the client's prefetching thread fetches the next
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wirelane-arrow") as arrow:
+            yield from scan_pages(since, inclusive, lambda body: arrow.submit(parsed_documents, body))
+
+    def scan_pages(
+        since: datetime, inclusive: bool, parse: Callable[[bytes], Future[pa.StructArray | None]]
+    ) -> Iterator[Any]:
         nonlocal newest
-        for page in client.pages(path, params, template=f"{ORG}/sessions"):
+        gathered = _Gathered()
+        for page, parsing in client.pages_with(path, params, template=f"{ORG}/sessions", prepare=parse):
             stamped = [(document, parse_timestamp(document["update_date"])) for document in page]
             recent = [(d, u) for d, u in stamped if u > since or (inclusive and u == since)]
             fresh = [(d, u) for d, u in recent if loaded.get(d["session_id"]) != u.isoformat()]
@@ -451,10 +505,18 @@ def _scan_sessions(
             for document, update in fresh:
                 if update >= keep_from:
                     loaded[document["session_id"]] = update.isoformat()
-            if fresh:
-                yield session_batch([d for d, _ in fresh], org, privacy)
+            if fresh:  # Arrow's reading is of the whole page
+                parsed = parsing.result() if parsing is not None and len(fresh) == len(page) else None
+                documents = [d for d, _ in fresh]
+                table = session_table(documents, org, privacy, parsed)
+                if table is None:
+                    yield from gathered.flush()
+                    yield [shape(privacy.apply("sessions", document), org) for document in documents]
+                else:
+                    yield from gathered.add(table)
             if len(recent) < len(stamped):
-                return  # the rest of the list is older
+                break  # the rest of the list is older
+        yield from gathered.flush()
 
     yield from scan(cursor - lag, inclusive=True)
     for _ in range(CATCH_UP_PASSES):

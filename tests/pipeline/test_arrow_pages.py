@@ -12,12 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
 from dlt.common.normalizers.naming.snake_case import NamingConvention
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sources.wirelane.arrow_batches import NotTabular, page_table
+from sources.wirelane.arrow_batches import NotTabular, page_table, parsed_documents
 from sources.wirelane.records import EXACT_KEYS, TIMESTAMP_KEYS, shape
 
 NAMING = NamingConvention()
@@ -104,6 +105,55 @@ def assert_same_rows(page: list[dict[str, Any]]) -> bool:
 @given(pages())
 def test_a_page_on_the_arrow_path_holds_what_the_dict_path_would(page: list[dict[str, Any]]) -> None:
     assert_same_rows(page)
+
+
+# values Arrow's JSON reader and `pa.array` might read apart: integers beyond 64 bits, text
+# that looks like a date or a time, odd keys, empty objects, both kinds of number under one key
+AWKWARD = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),  # as far as orjson reads
+    st.sampled_from(["2026-10-31", "2026-10-31T19:26:30", "2026-10-31 19:26:30Z", "12:00:00", "1", "", "é\u0000"]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.just({}),
+    st.none(),
+)
+AWKWARD_PAGES = st.lists(
+    st.dictionaries(
+        st.sampled_from(["a", "b", "A", "a.b", "", "ä"]),
+        st.one_of(AWKWARD, st.dictionaries(st.sampled_from(["x", "y"]), AWKWARD, max_size=2)),
+        max_size=3,
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+def assert_parsed_like_pa_array(page: list[dict[str, Any]]) -> None:
+    """What Arrow reads from the page's JSON is what `pa.array` makes of the parsed page, or
+    nothing (and `pa.array` decides)."""
+    parsed = parsed_documents(orjson.dumps(page))
+    if parsed is not None:
+        expected = pa.array(page)  # raises (and fails the test) where Arrow should have declined
+        assert parsed.type == expected.type and parsed.equals(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@example([{"kwh": 2**63}])  # beyond int64: `pa.array` refuses it, Arrow's reader makes a double
+@example([{"a": {"x": 2**64 - 1}}, {"a": None}])
+@example([{"update_date": "2026-10-31T19:26:30+0100"}, {"update_date": "2026-10-31"}])
+@given(st.one_of(pages(), AWKWARD_PAGES.map(lambda page: orjson.loads(orjson.dumps(page)))))
+def test_arrow_reads_a_page_from_its_json_as_pa_array_reads_the_parsed_page(page: list[dict[str, Any]]) -> None:
+    assert_parsed_like_pa_array(page)
+    if parsed_documents(orjson.dumps(page)) is not None:
+        # and the table made from it is the one made from the documents
+        try:
+            expected = page_table(page, {"organization_id": "ORG"})
+        except NotTabular:
+            with pytest.raises(NotTabular):
+                page_table(page, {"organization_id": "ORG"}, parsed=parsed_documents(orjson.dumps(page)))
+        else:
+            assert page_table(page, {"organization_id": "ORG"}, parsed=parsed_documents(orjson.dumps(page))).equals(
+                expected
+            )
 
 
 @pytest.mark.parametrize(
