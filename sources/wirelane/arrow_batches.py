@@ -17,8 +17,10 @@ CPU. Columns come out grouped by their parent object, in the order keys first ap
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
@@ -90,6 +92,46 @@ def replace_strings(
     return table
 
 
+@dataclass(frozen=True)
+class Page:
+    """A page of documents as read from its body: by Arrow (`arrow`), or by orjson
+    (`documents`) where Arrow declined. Python's reading of an Arrow-read page is made when
+    asked for (`python`), from the body, which it keeps."""
+
+    body: bytes
+    arrow: pa.StructArray | None
+    documents: list[dict[str, Any]] | None
+
+    def __len__(self) -> int:
+        return len(self.arrow) if self.arrow is not None else len(self.documents or ())
+
+    def python(self) -> list[dict[str, Any]]:
+        if self.documents is not None:
+            return self.documents
+        documents: list[dict[str, Any]] = orjson.loads(self.body)
+        return documents
+
+    def column(self, key: str) -> list[Any]:
+        """One key's values, document by document (None where a document lacks it)."""
+        if self.arrow is None:
+            return [document.get(key) for document in self.python()]
+        index = self.arrow.type.get_field_index(key)
+        return self.arrow.field(index).to_pylist() if index >= 0 else [None] * len(self.arrow)
+
+
+def read_page(body: bytes) -> Page | Any:
+    """A list's page: Arrow's reading of the body (without holding the interpreter), else
+    orjson's; a body that is not a list of documents is returned as orjson reads it (and a
+    malformed one raises orjson's ValueError), for the client to refuse."""
+    arrow = parsed_documents(body)
+    if arrow is not None:
+        return Page(body, arrow, None)
+    documents = orjson.loads(body)
+    if not isinstance(documents, list):
+        return documents
+    return Page(body, None, documents)
+
+
 def parsed_documents(body: bytes) -> pa.StructArray | None:
     """A page's documents as Arrow reads them from the JSON body itself: the array
     `pa.array(documents)` makes of the same documents parsed into Python, without holding the
@@ -136,21 +178,18 @@ def _beyond_int64(array: pa.Array) -> bool:
 
 
 def page_table(
-    documents: list[dict[str, Any]],
-    extra: dict[str, Any],
-    required: frozenset[str] = frozenset(),
-    parsed: pa.StructArray | None = None,
+    documents: list[dict[str, Any]] | pa.StructArray, extra: dict[str, Any], required: frozenset[str] = frozenset()
 ) -> pa.Table:
-    """One Arrow table for a page of documents (plus constant `extra` columns, e.g. the
-    organization); `required` columns are declared not null, as the resource's hints declare
-    them; `parsed` is the documents' `parsed_documents`, when the caller has them. Raises
-    NotTabular when the page is better left to dlt's dict path."""
+    """One Arrow table for a page of documents, parsed into Python or Arrow's reading of them
+    (`parsed_documents`), plus constant `extra` columns (e.g. the organization); `required`
+    columns are declared not null, as the resource's hints declare them. Raises NotTabular
+    when the page is better left to dlt's dict path."""
     rows = len(documents)
     arrays = {_column_name((key,)): pa.array([value] * rows) for key, value in extra.items()}
     leaves: dict[tuple[str, ...], pa.Array] = {}
     try:
         # mixed types (a number here, a string there; an object here, a number there) raise
-        _leaves(parsed if parsed is not None and len(parsed) == rows else pa.array(documents), (), leaves)
+        _leaves(documents if isinstance(documents, pa.StructArray) else pa.array(documents), (), leaves)
         for path, array in leaves.items():
             arrays[_column_name(path)] = _typed(path[-1], array)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:

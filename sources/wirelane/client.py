@@ -15,7 +15,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,7 +33,6 @@ from sources.wirelane.ratelimit import TokenBucket
 log = logging.getLogger("wirelane_sync")
 T = TypeVar("T")
 R = TypeVar("R")
-P = TypeVar("P")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -46,9 +45,9 @@ class _Retryable(Exception):
 
 
 def _count_items(body: Any) -> int:
-    if isinstance(body, list):
-        return len(body)
-    return 1 if isinstance(body, dict) else 0
+    if isinstance(body, dict):
+        return 1
+    return len(body) if isinstance(body, Sized) and not isinstance(body, str) else 0
 
 
 @dataclass
@@ -116,9 +115,15 @@ class WirelaneClient:
         return float(self._backoff(state))
 
     def get(
-        self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        template: str | None = None,
+        parse: Callable[[bytes], Any] = orjson.loads,
     ) -> tuple[Any, httpx.Response]:
-        """JSON body and response of a GET; retried as the module docstring says."""
+        """The body as `parse` read it (a ValueError from it: a malformed body, retried) and the
+        response of a GET; retried as the module docstring says."""
         template = template or path
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retryable),
@@ -135,7 +140,7 @@ class WirelaneClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._once(path, params, template, retry=attempt.retry_state.attempt_number > 1)
+                    return self._once(path, params, template, parse, retry=attempt.retry_state.attempt_number > 1)
         except _Retryable as error:
             raise WirelaneApiError(
                 f"GET {template} still failing after {self.settings.max_attempts} attempts: {error}"
@@ -143,7 +148,13 @@ class WirelaneClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(
-        self, path: str, params: dict[str, Any] | None, template: str, *, retry: bool
+        self,
+        path: str,
+        params: dict[str, Any] | None,
+        template: str,
+        parse: Callable[[bytes], Any],
+        *,
+        retry: bool,
     ) -> tuple[Any, httpx.Response]:
         self.rate.acquire()
         self.stats.count(template, retry)
@@ -172,8 +183,8 @@ class WirelaneClient:
             notify(response.status_code, failed=False)  # an answer, if not the one hoped for
             return None, response
         try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
+            body = parse(response.content)
+        except ValueError:  # orjson.JSONDecodeError is one
             notify(response.status_code, failed=True)
             raise _Retryable("malformed JSON body") from None
         notify(response.status_code, failed=False, body=body)
@@ -200,47 +211,46 @@ class WirelaneClient:
         self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Every page of a list endpoint, stopping on the total or on a short page."""
-        for items, _ in self.pages_with(path, params, template=template):
-            yield items
+        yield from self.pages_read(path, params, template=template, parse=orjson.loads)
 
-    def pages_with(
+    def pages_read(
         self,
         path: str,
         params: dict[str, Any] | None = None,
         *,
         template: str | None = None,
-        prepare: Callable[[bytes], P] | None = None,
-    ) -> Iterator[tuple[list[dict[str, Any]], P | None]]:
-        """Every page of a list endpoint with what `prepare` made of its body, stopping on the
-        total or on a short page.
+        parse: Callable[[bytes], Any],
+    ) -> Iterator[Any]:
+        """Every page of a list endpoint as `parse` reads its body (a list, or something with a
+        length that stands for one), stopping on the total or on a short page.
 
-        From the third page on, the next page is requested (and prepared) while the caller
-        works on this one: a long scan then costs the larger of fetching and processing, not
-        their sum; the first two are not prefetched, so an incremental scan that stops early
-        asks for nothing extra.
+        From the third page on, the next page is requested (and read) while the caller works
+        on this one: a long scan then costs the larger of fetching and processing, not their
+        sum; the first two are not prefetched, so an incremental scan that stops early asks for
+        nothing extra.
         """
         page_size = self.settings.page_size
 
-        def fetch(page: int) -> tuple[list[dict[str, Any]], P | None, bool]:
+        def fetch(page: int) -> tuple[Any, bool]:
             query = {**(params or {}), "page": page, "page_size": page_size}
-            items, response = self.get(path, query, template=template)
+            items, response = self.get(path, query, template=template, parse=parse)
             if response.status_code >= 400:
                 raise WirelaneApiError(_describe(response, template or path))
-            if not isinstance(items, list):
+            if not isinstance(items, Sized) or isinstance(items, dict | str):
                 raise WirelaneApiError(f"GET {template or path} returned {type(items).__name__}, expected a list")
             total = response.headers.get("x-total-count", "")
             final = len(items) < page_size or (total.isdigit() and page * page_size >= int(total))
-            return items, prepare(response.content) if prepare is not None and items else None, not final
+            return items, not final
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wirelane-page") as pool:
-            ahead: Future[tuple[list[dict[str, Any]], P | None, bool]] | None = None
+            ahead: Future[tuple[Any, bool]] | None = None
             for page in range(1, self.settings.max_pages + 1):
-                items, prepared, more = ahead.result() if ahead is not None else fetch(page)
+                items, more = ahead.result() if ahead is not None else fetch(page)
                 ahead = None
                 if more and page >= 2 and page < self.settings.max_pages:
                     ahead = pool.submit(contextvars.copy_context().run, fetch, page + 1)
-                if items:
-                    yield items, prepared
+                if len(items):
+                    yield items
                 if not more:
                     return
         raise PaginationLimitError(

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Final
@@ -29,7 +28,7 @@ from dlt.sources import DltResource
 
 from sources.wirelane import changes, statuses, webhooks
 from sources.wirelane import settings as defaults
-from sources.wirelane.arrow_batches import NotTabular, page_table, parsed_documents, replace_strings
+from sources.wirelane.arrow_batches import NotTabular, Page, page_table, read_page, replace_strings
 from sources.wirelane.auth import OAuthSettings, WirelaneAuth
 from sources.wirelane.client import ClientSettings, WirelaneClient
 from sources.wirelane.errors import WirelaneConfigError
@@ -363,7 +362,7 @@ def _sessions(
             ]
             refreshed = [doc for doc in client.fan_out(partial(_fetch_session, client, org), stale) if doc]
             for doc in refreshed:
-                _track_open(open_sessions, doc, org)
+                _track_open_document(open_sessions, doc, org)
             if refreshed:
                 yield session_batch(refreshed, org, privacy)
 
@@ -373,15 +372,13 @@ def _sessions(
 CATCH_UP_PASSES = 5
 
 
-def session_table(
-    documents: list[Row], org: str, privacy: Pseudonymizer, parsed: pa.StructArray | None = None
-) -> pa.Table | None:
-    """Session documents as an Arrow table (from `parsed`, Arrow's own reading of the page's
-    body, when the caller has it), personal fields pseudonymized on its columns, the documents
-    themselves left as the API sent them; or None when the page holds something only dlt's dict
-    path models (a list, a key of mixed types)."""
+def session_table(documents: list[Row] | pa.StructArray, org: str, privacy: Pseudonymizer) -> pa.Table | None:
+    """Session documents (parsed into Python, or Arrow's reading of a page) as an Arrow table,
+    personal fields pseudonymized on its columns, the documents themselves left as the API
+    sent them; or None when the page holds something only dlt's dict path models (a list, a
+    key of mixed types)."""
     try:
-        table = page_table(documents, {"organization_id": org}, REQUIRED_SESSION_COLUMNS, parsed)
+        table = page_table(documents, {"organization_id": org}, REQUIRED_SESSION_COLUMNS)
     except NotTabular:
         return None
     return replace_strings(table, PERSONAL_FIELDS["sessions"], privacy.tokens) if privacy.enabled else table
@@ -394,6 +391,24 @@ def session_batch(documents: list[Row], org: str, privacy: Pseudonymizer) -> Any
     if table is None:
         return [shape(privacy.apply("sessions", document), org) for document in documents]
     return with_dlt_columns(table, dlt.current.load_package_state()["load_id"])
+
+
+def _fresh_sessions(
+    page: Page, fresh: list[int], org: str, privacy: Pseudonymizer, gathered: _Gathered
+) -> Iterator[Any]:
+    """The page's fresh sessions (by position) for dlt: gathered as a table, or as dicts. A
+    table of some of a page's rows is made from those rows' documents, not from Arrow's
+    reading of the whole page, whose columns a smaller page might not have."""
+    whole = len(fresh) == len(page)
+    documents = page.python() if not whole or page.arrow is None else None
+    if documents is not None and not whole:
+        documents = [documents[i] for i in fresh]
+    table = session_table(page.arrow if documents is None else documents, org, privacy)
+    if table is not None:
+        yield from gathered.add(table)
+        return
+    yield from gathered.flush()
+    yield [shape(privacy.apply("sessions", document), org) for document in documents or page.python()]
 
 
 class _Gathered:
@@ -478,42 +493,31 @@ def _scan_sessions(
     params = {"order_by": "updateDate", "order_direction": "desc"}
 
     def scan(since: datetime, inclusive: bool) -> Iterator[Any]:
-        # Arrow reads each page's body in a thread of its own, without the interpreter lock, while
-        # this thread works on the page before and the client's prefetching thread fetches the next
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wirelane-arrow") as arrow:
-            yield from scan_pages(since, inclusive, lambda body: arrow.submit(parsed_documents, body))
-
-    def scan_pages(
-        since: datetime, inclusive: bool, parse: Callable[[bytes], Future[pa.StructArray | None]]
-    ) -> Iterator[Any]:
         nonlocal newest
         gathered = _Gathered()
-        for page, parsing in client.pages_with(path, params, template=f"{ORG}/sessions", prepare=parse):
-            stamped = [(document, parse_timestamp(document["update_date"])) for document in page]
-            recent = [(d, u) for d, u in stamped if u > since or (inclusive and u == since)]
-            fresh = [(d, u) for d, u in recent if loaded.get(d["session_id"]) != u.isoformat()]
-            newest = max([newest, *(u for _, u in recent)])
+        # Arrow reads the pages (in the client's prefetching thread, without the interpreter lock);
+        # the scan reads the four keys it needs from Arrow's columns
+        for page in client.pages_read(path, params, template=f"{ORG}/sessions", parse=read_page):
+            ids, updates = page.column("session_id"), page.column("update_date")
+            statuses, created = page.column("status"), page.column("creation_date")
+            stamped = [parse_timestamp(update) for update in updates]
+            recent = [i for i, update in enumerate(stamped) if update > since or (inclusive and update == since)]
+            fresh = [i for i in recent if loaded.get(ids[i]) != stamped[i].isoformat()] if loaded else recent
+            newest = max([newest, *(stamped[i] for i in recent)])
             keep_from = newest - lag
-            for document, _ in fresh:
-                _track_open(open_sessions, document, org)
-            for document, update in recent:
-                sid = document["session_id"]
+            for i in fresh:
+                _track_open(open_sessions, org, ids[i], statuses[i], created[i] or updates[i])
+            for i in recent:
+                sid, update = ids[i], stamped[i]
                 if sid in open_sessions:
                     seen_open.add(sid)
                 if update >= keep_from:
                     recent_versions[sid] = max(update, recent_versions.get(sid, update))
-            for document, update in fresh:
-                if update >= keep_from:
-                    loaded[document["session_id"]] = update.isoformat()
-            if fresh:  # Arrow's reading is of the whole page
-                parsed = parsing.result() if parsing is not None and len(fresh) == len(page) else None
-                documents = [d for d, _ in fresh]
-                table = session_table(documents, org, privacy, parsed)
-                if table is None:
-                    yield from gathered.flush()
-                    yield [shape(privacy.apply("sessions", document), org) for document in documents]
-                else:
-                    yield from gathered.add(table)
+            for i in fresh:
+                if stamped[i] >= keep_from:
+                    loaded[ids[i]] = stamped[i].isoformat()
+            if fresh:
+                yield from _fresh_sessions(page, fresh, org, privacy, gathered)
             if len(recent) < len(stamped):
                 break  # the rest of the list is older
         yield from gathered.flush()
@@ -541,13 +545,18 @@ def parse_timestamp_iso(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
 
 
-def _track_open(open_sessions: dict[str, list[str]], document: Row, org: str) -> None:
-    """Remembers open sessions by their creation (an API document, timestamps as the API writes them)."""
-    if document.get("status") in defaults.FINAL_SESSION_STATUSES:
-        open_sessions.pop(document["session_id"], None)
+def _track_open(open_sessions: dict[str, list[str]], org: str, session_id: str, status: Any, created: str) -> None:
+    """Remembers open sessions by their creation (as the API writes timestamps; the update
+    date where a session has no creation date)."""
+    if status in defaults.FINAL_SESSION_STATUSES:
+        open_sessions.pop(session_id, None)
     else:
-        created = document.get("creation_date") or document["update_date"]
-        open_sessions[document["session_id"]] = [org, parse_timestamp(created).isoformat()]
+        open_sessions[session_id] = [org, parse_timestamp(created).isoformat()]
+
+
+def _track_open_document(open_sessions: dict[str, list[str]], document: Row, org: str) -> None:
+    created = document.get("creation_date") or document["update_date"]
+    _track_open(open_sessions, org, document["session_id"], document.get("status"), created)
 
 
 def _stale_open_sessions(

@@ -18,7 +18,7 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sources.wirelane.arrow_batches import NotTabular, page_table, parsed_documents
+from sources.wirelane.arrow_batches import NotTabular, Page, page_table, parsed_documents, read_page
 from sources.wirelane.records import EXACT_KEYS, TIMESTAMP_KEYS, shape
 
 NAMING = NamingConvention()
@@ -143,17 +143,30 @@ def assert_parsed_like_pa_array(page: list[dict[str, Any]]) -> None:
 @given(st.one_of(pages(), AWKWARD_PAGES.map(lambda page: orjson.loads(orjson.dumps(page)))))
 def test_arrow_reads_a_page_from_its_json_as_pa_array_reads_the_parsed_page(page: list[dict[str, Any]]) -> None:
     assert_parsed_like_pa_array(page)
-    if parsed_documents(orjson.dumps(page)) is not None:
-        # and the table made from it is the one made from the documents
+    parsed = parsed_documents(orjson.dumps(page))
+    if parsed is not None:  # and the table made from it is the one made from the documents
         try:
             expected = page_table(page, {"organization_id": "ORG"})
         except NotTabular:
             with pytest.raises(NotTabular):
-                page_table(page, {"organization_id": "ORG"}, parsed=parsed_documents(orjson.dumps(page)))
+                page_table(parsed, {"organization_id": "ORG"})
         else:
-            assert page_table(page, {"organization_id": "ORG"}, parsed=parsed_documents(orjson.dumps(page))).equals(
-                expected
-            )
+            assert page_table(parsed, {"organization_id": "ORG"}).equals(expected)
+
+
+def test_a_page_is_read_by_arrow_or_else_by_orjson_and_anything_else_is_left_to_the_client() -> None:
+    body = orjson.dumps([{"session_id": "a", "status": "ok"}, {"session_id": "b", "kwh": 1.5}])
+    page = read_page(body)
+    assert isinstance(page, Page) and page.arrow is not None and page.documents is None and len(page) == 2
+    assert page.column("session_id") == ["a", "b"] and page.column("kwh") == [None, 1.5]
+    assert page.column("creation_date") == [None, None]  # a key no document has
+    assert page.python() == orjson.loads(body)
+    mixed = read_page(b'[{"status": "ok"}, {"status": 3}]')  # Arrow declines: orjson reads it
+    assert isinstance(mixed, Page) and mixed.arrow is None and mixed.column("status") == ["ok", 3]
+    assert read_page(b'{"error_code": 7}') == {"error_code": 7}  # not a list: for the client to refuse
+    assert read_page(b"[]") == Page(b"[]", None, [])
+    with pytest.raises(ValueError):  # malformed: the client retries
+        read_page(b'[{"session_id": "a"')
 
 
 @pytest.mark.parametrize(
