@@ -9,9 +9,11 @@ microseconds, money and energy as exact decimals (via the number's shortest repr
 `records.shape` does), other scalars as JSON typed them, all-null columns left out. A page
 holding a list anywhere (which dlt would turn into a child table) is returned as dicts instead.
 
-Arrow's own converter reads the documents (`pa.array` infers one struct type from every
-value, in C++); walking them in Python cost three times as much and was most of a full load's
-CPU. Columns come out grouped by their parent object, in the order keys first appear in it.
+Arrow reads the documents: from the page's JSON body with its own reader where it can
+(`read_page`), which holds no interpreter lock, else from the parsed documents (`pa.array`
+infers one struct type from every value, in C++; walking them in Python cost three times as
+much). Both readings are the same array (property-tested). Columns come out grouped by their
+parent object, in the order keys first appear in it.
 """
 
 from __future__ import annotations
