@@ -389,8 +389,13 @@ def session_batch(documents: list[Row], org: str, privacy: Pseudonymizer) -> Any
     pseudonymized dicts."""
     table = session_table(documents, org, privacy)
     if table is None:
-        return [shape(privacy.apply("sessions", document), org) for document in documents]
+        return _session_rows(documents, org, privacy)
     return with_dlt_columns(table, dlt.current.load_package_state()["load_id"])
+
+
+def _session_rows(documents: list[Row], org: str, privacy: Pseudonymizer) -> list[Row]:
+    """Session documents for dlt's dict path: pseudonymized in place, then shaped."""
+    return [shape(privacy.apply("sessions", document), org) for document in documents]
 
 
 def _fresh_sessions(
@@ -408,7 +413,7 @@ def _fresh_sessions(
         yield from gathered.add(table)
         return
     yield from gathered.flush()
-    yield [shape(privacy.apply("sessions", document), org) for document in documents or page.python()]
+    yield _session_rows(documents or page.python(), org, privacy)
 
 
 class _Gathered:
@@ -434,12 +439,14 @@ class _Gathered:
         # dlt's extract leaves each Arrow item it took in a reference cycle (the exceptions its
         # schema validation catches keep its frames): freed here, not when the collector next
         # gets round to the young generations, which kept 30 to 100 MiB of earlier items
-        gc.collect(1)
         tables, self._tables, self._rows = self._tables, [], 0
+        if not tables:
+            return
+        gc.collect(1)
         if len(tables) > 1:
             with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
                 tables = [pa.concat_tables(tables, promote_options="default")]  # a page's missing columns: nulls
-        load_id = dlt.current.load_package_state()["load_id"] if tables else ""
+        load_id = dlt.current.load_package_state()["load_id"]
         for table in tables:
             yield with_dlt_columns(table, load_id)
 
