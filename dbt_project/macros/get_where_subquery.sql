@@ -3,9 +3,9 @@
 
     Why that is enough: the placeholder goes only on row-wise tests and on uniqueness of the
     model's own incremental key. Rows an incremental build does not write were checked by the
-    build that wrote them and have not changed since; delete+insert removes every old row
-    sharing a key with the new ones, so new rows that are unique among themselves keep the whole
-    table unique. A full build writes every row, so it checks them all.
+    build that wrote them and have not changed since; delete+insert (and replace_tail) removes
+    every old row sharing a key with the new ones, so new rows that are unique among themselves
+    keep the whole table unique. A full build writes every row, so it checks them all.
 
     The scope applies only when this invocation is a `dbt build` that selected the tested model
     (it ran just before its tests); `dbt test`, or a build that did not select the model, checks

@@ -110,3 +110,34 @@ def test_sessions_on_an_evse_loaded_late_are_rebuilt_without_a_new_version(works
     incremental = every_mart(workspace)
     run_dbt("duckdb", (*BUILD, "--full-refresh"))
     assert every_mart(workspace) == incremental
+
+
+def test_the_hours_of_an_evse_are_replaced_from_its_first_rebuilt_hour_onward(workspace: Workspace) -> None:
+    """fct_evse_hourly's `replace_tail` strategy (macros/replace_tail.sql): an EVSE rebuilt from
+    some hour loses every old row from that hour on, including rows its new ones no longer
+    reach, as a full build would not write them. delete+insert kept such a row."""
+    load.run("duckdb")
+    run_dbt("duckdb")
+    with duckdb.connect(str(workspace.duckdb_file)) as con:
+        busiest = con.execute(
+            "select evse_id, max(session_id) from marts.fct_charging_sessions "
+            "where evse_id is not null and started_at is not null group by 1 order by count(*) desc, 1 limit 1"
+        ).fetchone()
+        assert busiest is not None
+        evse, session = busiest
+        # an hour past the data's clock, as no build writes: the EVSE's last hour, a month later
+        con.execute(
+            "insert into marts.fct_evse_hourly "
+            "select * replace (hour_start + interval 30 day as hour_start, -1 as sessions_started) "
+            "from marts.fct_evse_hourly where evse_id = ? order by hour_start desc limit 1",
+            [evse],
+        )
+        # one of its sessions rewritten, as a new version would: the EVSE is rebuilt from that session's day
+        con.execute("update marts.fct_charging_sessions set built_at = now() where session_id = ?", [session])
+    beyond = "select count(*) from marts.fct_evse_hourly where sessions_started = -1"
+    assert workspace.query(beyond) == [(1,)]
+    run_dbt("duckdb", (*BUILD, "--select", "fct_evse_hourly"))
+    assert workspace.query(beyond) == [(0,)]
+    incremental = every_mart(workspace)["fct_evse_hourly"]
+    run_dbt("duckdb", (*BUILD, "--select", "fct_evse_hourly", "--full-refresh"))
+    assert every_mart(workspace)["fct_evse_hourly"] == incremental

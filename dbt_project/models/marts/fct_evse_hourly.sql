@@ -6,14 +6,15 @@
     Incremental: each EVSE's hours are rebuilt from the local midnight before the earliest hour
     that can have changed (the start of a session fct_charging_sessions rewrote since; a
     maintenance window that ended within `maintenance_lookback_hours`; its last built hour,
-    which was partial), and new hours are added up to the data's clock. Everything before
-    stays as built; `built_at` says which build wrote each row, and every build writes whole
-    local days. -#}
+    which was partial), and new hours are added up to the data's clock; the rebuilt hours replace
+    the EVSE's rows from the first of them on (macros/replace_tail.sql). Everything before stays
+    as built; `built_at` says which build wrote each row, and every build writes whole local
+    days. -#}
 {{
     config(
         materialized='incremental',
         unique_key=['evse_id', 'hour_start'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_tail',
         on_schema_change='append_new_columns'
     )
 }}
