@@ -24,6 +24,7 @@ import typer
 from pipelines import allocator, collector, import_guard, logs
 
 if TYPE_CHECKING:
+    from pipelines.dbt_process import DbtProcess
     from pipelines.load_step import RunSummary
     from pipelines.warehouse import Warehouse
 
@@ -487,6 +488,13 @@ def backfill(
 
 
 def _transform(command: str, destination: str, full_refresh: bool = False) -> None:
+    from pipelines.dbt_process import DbtProcess
+
+    with DbtProcess() as dbt:  # dbt imports itself while this process reads the settings
+        _run_transform(command, destination, full_refresh, dbt)
+
+
+def _run_transform(command: str, destination: str, full_refresh: bool, dbt: DbtProcess) -> None:
     from pipelines import progress_mode, runlog
     from pipelines.transform import BUILD, run_dbt
 
@@ -500,9 +508,9 @@ def _transform(command: str, destination: str, full_refresh: bool = False) -> No
                 from rich.console import Console
 
                 with Console(stderr=True).status(f"dbt {' '.join(dbt_command[:1])} on {destination}…"):
-                    summary = run_dbt(where.destination, dbt_command)
+                    summary = run_dbt(where.destination, dbt_command, dbt)
             else:
-                summary = run_dbt(where.destination, dbt_command)
+                summary = run_dbt(where.destination, dbt_command, dbt)
     except _expected() as error:
         raise _failed(where, command, error, signals) from None
     except Exception as error:

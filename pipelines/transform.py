@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +17,7 @@ from pathlib import Path
 import dlt
 from dlt.common.configuration.specs import ConnectionStringCredentials
 
+from pipelines.dbt_process import DbtProcess
 from pipelines.destinations import DEFAULT_DUCKDB_FILE, Destination
 from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 
@@ -72,13 +70,16 @@ def _node_name(unique_id: str) -> str:
     return parts[2] if len(parts) > 2 else unique_id
 
 
-def run_dbt(destination: Destination = "duckdb", command: Sequence[str] = BUILD) -> TransformSummary:
-    """Runs a dbt command in its own process (dbt keeps DuckDB connections open in-process);
+def run_dbt(
+    destination: Destination = "duckdb", command: Sequence[str] = BUILD, process: DbtProcess | None = None
+) -> TransformSummary:
+    """Runs a dbt command in its own process (dbt keeps DuckDB connections open in-process):
+    `process` if the caller started one early (pipelines/dbt_process.py), else a new one;
     raises WirelaneError naming the failing nodes."""
-    env = {**os.environ, **_destination_env(destination), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    environment = _destination_env(destination)
     target_path = PROJECT_DIR / "target"
     arguments = [
-        str(Path(sys.executable).with_name("dbt")), *command,
+        *command,
         "--project-dir", str(PROJECT_DIR),
         "--profiles-dir", str(PROJECT_DIR),
         "--target", destination,
@@ -86,10 +87,10 @@ def run_dbt(destination: Destination = "duckdb", command: Sequence[str] = BUILD)
     ]  # fmt: skip
     target_path.mkdir(parents=True, exist_ok=True)
     # one dbt at a time per checkout: runs share target/ (results, the partial-parse cache)
-    with (target_path / ".dbt.lock").open("w") as lock:
+    with (target_path / ".dbt.lock").open("w") as lock, process or DbtProcess() as dbt:
         fcntl.flock(lock, fcntl.LOCK_EX)
         (target_path / "run_results.json").unlink(missing_ok=True)  # never read a previous run's results
-        process = subprocess.run(arguments, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+        finished = dbt.run(environment, arguments)
         results_file = target_path / "run_results.json"
         results = json.loads(results_file.read_text()).get("results", []) if results_file.exists() else []
     statuses: dict[str, int] = {}
@@ -101,8 +102,8 @@ def run_dbt(destination: Destination = "duckdb", command: Sequence[str] = BUILD)
             lines = [line.strip() for line in str(node.get("message") or status).splitlines() if line.strip()]
             message = lines[0] if lines else status
             failures.append(f"{_node_name(str(node.get('unique_id', '?')))}: {message}")
-    if process.returncode != 0:
-        tail = [line for line in process.stdout.splitlines() if line.strip()][-1:] or ["see dbt's log"]
+    if finished.returncode != 0:
+        tail = [line for line in finished.stdout.splitlines() if line.strip()][-1:] or ["see dbt's log"]
         reason = "; ".join(failures[:5]) or tail[0]
         raise WirelaneError(f"dbt {' '.join(command)} failed on {destination}: {reason}")
     return TransformSummary(success=True, results=statuses)
