@@ -58,9 +58,10 @@ class DbtProcess:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        """Unused (the settings were wrong, or the command was stopped): ended at once rather
-        than after its imports."""
-        if self._process.poll() is None and not self._ran:
+        """Unused (the settings were wrong), or left by an error or an interrupt (the command
+        was stopped): ended at once, as `subprocess.run` ends its process, rather than after
+        its imports or its build."""
+        if self._process.poll() is None and (kind is not None or not self._ran):
             self._process.kill()
         self._process.wait()
 

@@ -4,8 +4,10 @@ environment it started with, and a process never sent orders ends at once withou
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,18 @@ def test_a_process_never_given_orders_is_ended_without_running_dbt() -> None:
         dbt.run({}, ["--version"])
         with pytest.raises(RuntimeError, match="one dbt command"):
             dbt.run({}, ["--version"])
+
+
+def test_a_stopped_command_ends_its_dbt() -> None:
+    """An interrupt (Ctrl-C, or SIGTERM, which the command line turns into one) while dbt is
+    working ends dbt too, as `subprocess.run` would, instead of waiting for its build."""
+    dbt = DbtProcess()
+    threading.Timer(0.5, _thread.interrupt_main).start()  # dbt is still importing itself then
+    with pytest.raises(KeyboardInterrupt):
+        _run_to_the_end(dbt)
+    assert dbt.returncode == -signal.SIGKILL
+
+
+def _run_to_the_end(dbt: DbtProcess) -> None:
+    with dbt:
+        dbt.run({}, ["--version"])
