@@ -4,10 +4,8 @@ environment it started with, and a process never sent orders ends at once withou
 
 from __future__ import annotations
 
-import _thread
 import os
 import signal
-import threading
 from pathlib import Path
 
 import pytest
@@ -41,11 +39,18 @@ def test_a_process_never_given_orders_is_ended_without_running_dbt() -> None:
             dbt.run({}, ["--version"])
 
 
-def test_a_stopped_command_ends_its_dbt() -> None:
-    """An interrupt (Ctrl-C, or SIGTERM, which the command line turns into one) while dbt is
-    working ends dbt too, as `subprocess.run` would, instead of waiting for its build."""
+def test_a_stopped_command_ends_its_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupt (Ctrl-C, or SIGTERM, which the command line turns into one) while the
+    command waits for dbt ends dbt too, as `subprocess.run` would, instead of waiting for it."""
     dbt = DbtProcess()
-    threading.Timer(0.5, _thread.interrupt_main).start()  # dbt is still importing itself then
+    process = dbt._process
+
+    def interrupted_wait(orders: str) -> tuple[str, str]:
+        assert process.stdin is not None
+        process.stdin.close()  # orders sent (none here: left alone, dbt would end after its imports)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(process, "communicate", interrupted_wait)
     with pytest.raises(KeyboardInterrupt):
         _run_to_the_end(dbt)
     assert dbt.returncode == -signal.SIGKILL
