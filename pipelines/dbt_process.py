@@ -6,8 +6,8 @@ transform` about 1 s importing dlt to read the warehouse's settings, which dbt's
 One after the other that is 3.3 s of every build (a fifth of an incremental one at 1,000,000
 sessions); on two cores the two imports run side by side. The process runs `dbt` exactly as its
 console script does, once it has read its orders: one JSON line on stdin with the environment
-to add (the warehouse's settings, Postgres password included, which so never sit in the
-process's initial environment) and dbt's arguments. Closing stdin without orders ends it.
+to add (the warehouse's settings, which dbt's profile reads) and dbt's arguments. Closing stdin
+without orders ends it.
 
 This module imports nothing of dlt's or dbt's: the command imports it first.
 """
