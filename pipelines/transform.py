@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def run_dbt(
     ]  # fmt: skip
     target_path.mkdir(parents=True, exist_ok=True)
     # one dbt at a time per checkout: runs share target/ (results, the partial-parse cache)
-    with (target_path / ".dbt.lock").open("w") as lock, process or DbtProcess() as dbt:
+    # a process the caller started is the caller's to end; one started here ends here
+    owned: AbstractContextManager[DbtProcess] = nullcontext(process) if process else DbtProcess()
+    with (target_path / ".dbt.lock").open("w") as lock, owned as dbt:
         fcntl.flock(lock, fcntl.LOCK_EX)
         (target_path / "run_results.json").unlink(missing_ok=True)  # never read a previous run's results
         finished = dbt.run(environment, arguments)
