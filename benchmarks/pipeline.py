@@ -35,6 +35,7 @@ replaces the sizes it measured and keeps the others, each with its own date and 
 
 from __future__ import annotations
 
+import abc
 import argparse
 import contextlib
 import json
@@ -45,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -96,6 +97,9 @@ class Simulator:
         response = self.http.post(f"{self.root}/_simulator/advance", json={"minutes": minutes})
         summary: dict[str, Any] = response.raise_for_status().json()
         return summary
+
+    def forget_caches(self) -> None:
+        self.http.post(f"{self.root}/_simulator/forget-caches").raise_for_status()
 
     def _token(self) -> str:
         form = {k: self.info[k] for k in ("client_id", "client_secret", "username", "password")}
@@ -160,6 +164,21 @@ class Warehouse:
     destination: str  # duckdb | postgres
     duckdb_file: Path | None = None
     dsn: str | None = None
+    postgres: Postgres | None = None  # the server of `dsn`, to copy the database
+
+    @property
+    def database(self) -> str:
+        assert self.dsn is not None
+        return self.dsn.rpartition("/")[2]
+
+    def snapshot(self) -> None:
+        """A copy of a Postgres database to `restore` (a DuckDB file is copied by its lane)."""
+        if self.postgres is not None:
+            self.postgres.copy_database(self.database, f"{self.database}_snapshot")
+
+    def restore(self) -> None:
+        if self.postgres is not None:
+            self.postgres.copy_database(f"{self.database}_snapshot", self.database)
 
     def count(self, table: str, key: str | None = None) -> int:
         """Rows of `table` (distinct `key` values when given; the limit stores JSON documents)."""
@@ -194,31 +213,31 @@ class Postgres:
         base, _, _ = self.admin_dsn.rpartition("/")
         return f"{base}/{database}"
 
-    def fresh_database(self, name: str) -> str:
+    def _admin(self, *statements: str) -> None:
         import psycopg2
 
         connection = psycopg2.connect(self.admin_dsn)
         connection.autocommit = True
         try:
             with connection.cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                cursor.execute(f'CREATE DATABASE "{name}"')
+                for statement in statements:
+                    cursor.execute(statement)
         finally:
             connection.close()
+
+    def fresh_database(self, name: str) -> str:
+        self._admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
         self.created.append(name)
         return self._dsn(name)
 
-    def drop_all(self) -> None:
-        import psycopg2
+    def copy_database(self, source: str, target: str) -> None:
+        """`target` becomes a copy of `source` (no one may be connected to either)."""
+        self._admin(f'DROP DATABASE IF EXISTS "{target}"', f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+        if target not in self.created:
+            self.created.append(target)
 
-        connection = psycopg2.connect(self.admin_dsn)
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                for name in self.created:
-                    cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        finally:
-            connection.close()
+    def drop_all(self) -> None:
+        self._admin(*(f'DROP DATABASE IF EXISTS "{name}"' for name in self.created))
 
 
 # -- steps -----------------------------------------------------------------------------------------
@@ -290,166 +309,287 @@ def _completeness(warehouse: Warehouse, stats: dict[str, Any], sessions: str, me
     return {"loaded": found, "api": expected, "complete": found == expected}
 
 
-class Run:
-    """Runs the variants of one size and collects their rows."""
+def _median_row(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The row of the median repetition (the lower middle one of an even count), with every
+    repetition's seconds in the order they ran; memory is the worst repetition's, and a step
+    is complete only if every repetition was."""
+    ordered = sorted(samples, key=lambda row: row["seconds"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    row["samples_s"] = [sample["seconds"] for sample in samples]
+    row["samples_requests"] = [sample["requests"] for sample in samples]  # equal: each from the same state
+    row["peak_rss_mib"] = max(sample["peak_rss_mib"] for sample in samples)
+    incomplete = [sample for sample in samples if sample.get("complete") is False]
+    if incomplete:
+        row.update(complete=False, loaded=incomplete[0]["loaded"])
+    return row
 
-    def __init__(self, size: Size, workroot: Path, postgres: Postgres | None, destinations: list[str]) -> None:
+
+class Lane(abc.ABC):
+    """One variant with its own simulator and working folder. `load` (and for ours
+    `transform`) runs a step once; `snapshot` and `restore` take the lane back to where the
+    step started, so the step can be repeated on the same state."""
+
+    repeated = True
+
+    def __init__(self, name: str, work: Path, sim: Simulator, files: Sequence[Path], warehouses: Sequence[Warehouse]):
+        self.name, self.work, self.sim = name, work, sim
+        self.files, self.warehouses = list(files), list(warehouses)
+
+    def run(self, step: str, repetition: int) -> list[dict[str, Any]]:
+        """One repetition of `step`: a row per destination the lane loads."""
+        return self.load(step, repetition)
+
+    @abc.abstractmethod
+    def load(self, step: str, repetition: int) -> list[dict[str, Any]]: ...
+
+    def snapshot(self) -> None:
+        kept = self.work / "snapshot"
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.mkdir()
+        for path in self.files:
+            if path.is_dir():
+                shutil.copytree(path, kept / path.name)
+            elif path.exists():
+                shutil.copy2(path, kept / path.name)
+        for warehouse in self.warehouses:
+            warehouse.snapshot()
+
+    def restore(self) -> None:
+        kept = self.work / "snapshot"
+        for path in self.files:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            if (kept / path.name).is_dir():
+                shutil.copytree(kept / path.name, path)
+            elif (kept / path.name).exists():
+                shutil.copy2(kept / path.name, path)
+        for warehouse in self.warehouses:
+            warehouse.restore()
+
+
+class LimitLane(Lane):
+    """httpx + orjson, then DuckDB's (and Postgres') own JSON loading: `benchmarks/limit.py`."""
+
+    def __init__(self, work: Path, sim: Simulator, warehouses: dict[str, Warehouse]) -> None:
+        duckdb_file = warehouses["duckdb"].duckdb_file
+        assert duckdb_file is not None
+        files = [work / "limit-state.json", duckdb_file, duckdb_file.with_name(duckdb_file.name + ".wal")]
+        super().__init__("limit", work, sim, files, [w for w in warehouses.values() if w.destination == "postgres"])
+        self.by_destination = warehouses
+        self.env = _base_env(work)
+        self.command = [PYTHON, "-m", "benchmarks.limit"]
+        self.api = ["--base-url", sim.info["base_url"], "--token-url", sim.info["token_url"]]
+        self.api += ["--organizations", *sim.info["organizations"], "--state", str(work)]
+        self.saved_state = b""
+
+    def load(self, step: str, repetition: int) -> list[dict[str, Any]]:
+        flags = [] if step == "full" else ["--incremental"]
+        flags += ["--only", "sessions"] if step == "incremental_sessions" else []
+        before = self.sim.stats()
+        fetch = _check(
+            run_measured([*self.command, "fetch", *self.api, *flags], cwd=self.work, env=self.env),
+            f"limit fetch {step}",
+        )
+        after = self.sim.stats()
+        requests = requests_between(before, after)
+        pages, state = self.work / f"pages-{step}", self.work / "limit-state.json"
+        if repetition == 0:  # the same pages every repetition: saved once, with the state they leave
+            save = [*self.command, "save", *self.api, *flags, "--pages", str(pages), "--write-state"]
+            _check(run_measured(save, cwd=self.work, env=self.env), f"limit save {step}")
+            self.saved_state = state.read_bytes()
+        else:
+            state.write_bytes(self.saved_state)
+        fetched = json.loads(fetch.stdout)
+        rows = []
+        for destination, warehouse in self.by_destination.items():
+            target = (
+                ["--database", str(warehouse.duckdb_file)] if destination == "duckdb" else ["--dsn", str(warehouse.dsn)]
+            )
+            command = [*self.command, destination, "--pages", str(pages), *target, *flags]
+            loaded = _check(run_measured(command, cwd=self.work, env=self.env), f"limit {destination} {step}")
+            key = "sessions" if destination == "duckdb" else "sessions:doc->>'session_id'"
+            rows.append(
+                _row("limit", destination, step, [fetch, loaded], requests, _records(after, step, 0))
+                | {"fetch_s": fetch.seconds, "load_s": loaded.seconds}
+                | {"fetched_records": fetched["records"], "fetched_mib": fetched["mib"]}
+                | _completeness(warehouse, after, key, "members")
+            )
+        return rows
+
+
+class PeerLane(Lane):
+    """dlt's declarative rest_api source with dlt's defaults (`benchmarks/peer_rest_api.py`)."""
+
+    repeated = False  # far from its line (about 11x), and a sample at 100,000 takes minutes
+
+    def __init__(self, work: Path, sim: Simulator, warehouse: Warehouse) -> None:
+        super().__init__(f"peer-{warehouse.destination}", work, sim, [], [])
+        self.warehouse, self.env = warehouse, _base_env(work)
+        command = [PYTHON, "-m", "benchmarks.peer_rest_api", "--base-url", sim.info["base_url"]]
+        command += ["--token-url", sim.info["token_url"], "--organizations", *sim.info["organizations"]]
+        command += ["--pipelines-dir", str(work / "dlt"), "--destination", warehouse.destination]
+        if warehouse.destination == "duckdb":
+            command += ["--duckdb-file", str(warehouse.duckdb_file)]
+        else:
+            command += ["--dsn", str(warehouse.dsn)]
+        self.command = command
+
+    def load(self, step: str, repetition: int) -> list[dict[str, Any]]:
+        flags = ["--sessions-only"] if step == "incremental_sessions" else []
+        destination = self.warehouse.destination
+        before = self.sim.stats()
+        measured = _check(
+            run_measured([*self.command, *flags], cwd=self.work, env=self.env), f"peer {destination} {step}"
+        )
+        after = self.sim.stats()
+        requests = requests_between(before, after)
+        return [
+            _row("peer", destination, step, [measured], requests, _records(after, step, 0))
+            | _completeness(self.warehouse, after, "wirelane_peer.sessions", "wirelane_peer.members")
+        ]
+
+
+class OursLane(Lane):
+    """`wirelane-sync run --no-transform`, then `wirelane-sync transform`, with the project's
+    settings but no client-side rate limit."""
+
+    def __init__(self, work: Path, sim: Simulator, warehouse: Warehouse) -> None:
+        (work / ".dlt").mkdir(exist_ok=True)
+        shutil.copy(REPO / ".dlt" / "config.toml", work / ".dlt" / "config.toml")  # the project's settings
+        duckdb_file = work / "wirelane.duckdb"
+        files = [work / "dlt", duckdb_file, duckdb_file.with_name(duckdb_file.name + ".wal")]
+        postgres = [warehouse] if warehouse.destination == "postgres" else []
+        super().__init__(f"ours-{warehouse.destination}", work, sim, files, postgres)
+        self.warehouse, self.sessions = warehouse, 0  # the simulator's sessions after the last load
+        self.env = _base_env(work) | {
+            "SOURCES__WIRELANE__BASE_URL": sim.info["base_url"],
+            "SOURCES__WIRELANE__TOKEN_URL": sim.info["token_url"],
+            "SOURCES__WIRELANE__ORGANIZATIONS": json.dumps(sim.info["organizations"]),
+            "DESTINATION__DUCKDB__CREDENTIALS": str(duckdb_file),
+            # as the peer and the limit run: no client-side rate limit (the API's 429s still govern)
+            "SOURCES__WIRELANE__REQUESTS_PER_SECOND": "0",
+        }
+        if warehouse.destination == "postgres":
+            self.env["DESTINATION__POSTGRES__CREDENTIALS"] = str(warehouse.dsn)
+        self.where = ["--destination", warehouse.destination]
+
+    def load(self, step: str, repetition: int) -> list[dict[str, Any]]:
+        flags = ["--resources", "sessions"] if step == "incremental_sessions" else []
+        destination = self.warehouse.destination
+        before = self.sim.stats()
+        command = [WIRELANE_SYNC, "run", "--no-transform", *self.where, *flags]
+        measured = _check(run_measured(command, cwd=self.work, env=self.env), f"ours {destination} {step}")
+        after = self.sim.stats()
+        self.sessions = int(after["totals"]["sessions"])
+        return [
+            _row("ours", destination, step, [measured], requests_between(before, after), _records(after, step, 0))
+            | _completeness(self.warehouse, after, "wirelane_raw.sessions", "wirelane_raw.members")
+        ]
+
+    def run(self, step: str, repetition: int) -> list[dict[str, Any]]:
+        """A load step, or the dbt build after one (`dbt_<step>`)."""
+        if step.startswith("dbt_"):
+            return self.transform(step.removeprefix("dbt_"))
+        return self.load(step, repetition)
+
+    def transform(self, step: str) -> list[dict[str, Any]]:
+        destination = self.warehouse.destination
+        command = [WIRELANE_SYNC, "transform", *self.where]
+        built = _check(run_measured(command, cwd=self.work, env=self.env), f"ours {destination} dbt after {step}")
+        return [_row("ours", destination, f"dbt_{step}", [built], None, self.sessions if step == "full" else 0)]
+
+
+class Run:
+    """Runs the variants of one size side by side: every variant's simulator is up for the whole
+    run, and each step is repeated `repeat` times, the variants taking turns within each
+    repetition, so a minute in which the shared machine is slow touches all of them."""
+
+    def __init__(
+        self, size: Size, workroot: Path, postgres: Postgres | None, destinations: list[str], repeat: int = 1
+    ) -> None:
         self.size, self.workroot, self.postgres, self.destinations = size, workroot, postgres, destinations
+        self.repeat = repeat
         self.rows: list[dict[str, Any]] = []
         self.changes: dict[str, list[dict[str, Any]]] = {}
 
-    def _steps(self, variant: str, sim: Simulator, execute: Callable[[str, dict[str, datetime]], None]) -> None:
-        """full, advance, incremental, advance, incremental_sessions: `execute(step, cursors)`
-        runs and records one step; the sessions it had to load are counted afterwards."""
-        changes: list[dict[str, Any]] = []
+    def _warehouse(self, destination: str, duckdb_file: Path, database: str) -> Warehouse:
+        if destination == "duckdb":
+            return Warehouse("duckdb", duckdb_file=duckdb_file)
+        assert self.postgres is not None
+        return Warehouse("postgres", dsn=self.postgres.fresh_database(database), postgres=self.postgres)
+
+    def lanes(self, stack: contextlib.ExitStack, variants: Sequence[str]) -> list[Lane]:
+        """Every variant's simulator started, in the order they take turns."""
+
+        def started(name: str) -> tuple[Path, Simulator]:
+            work = self.workroot / name
+            return work, stack.enter_context(simulator(work, self.size.options))
+
+        lanes: list[Lane] = []
+        sessions = self.size.sessions
+        if "limit" in variants:
+            work, sim = started("limit")
+            warehouses = {d: self._warehouse(d, work / "limit.duckdb", f"limit_{sessions}") for d in self.destinations}
+            lanes.append(LimitLane(work, sim, warehouses))
+        for variant, lane in (("peer", PeerLane), ("ours", OursLane)):
+            if variant not in variants:
+                continue
+            for destination in self.destinations:
+                work, sim = started(f"{variant}-{destination}")
+                duckdb_file = work / ("peer.duckdb" if variant == "peer" else "wirelane.duckdb")
+                lanes.append(lane(work, sim, self._warehouse(destination, duckdb_file, f"{variant}_{sessions}")))
+        return lanes
+
+    def measure(self, lanes: Sequence[Lane]) -> None:
+        """full, advance, incremental, advance, incremental_sessions, on every lane; the dbt
+        builds after the first two. The sessions a step had to load are counted afterwards."""
         for step in LOAD_STEPS:
-            cursors: dict[str, datetime] = {}
+            cursors: dict[str, dict[str, datetime]] = {}
             if step != "full":
-                cursors = sim.newest_updates()
-                before = sim.stats()["totals"]["sessions"]
-                summary = sim.advance(self.size.minutes)
-                changes.append({"step": step, "sessions_before": before, "advance": summary})
-            execute(step, cursors)
-            if step != "full":
-                changed = sim.changed_since(cursors)
-                changes[-1]["changed_sessions"] = changed
-                changes[-1]["share"] = round(changed / changes[-1]["sessions_before"], 4)
-                for row in self.rows:
-                    if row["variant"] == variant and row["step"] in (step, f"dbt_{step}") and row.get("_pending"):
-                        row.pop("_pending")
-                        row["records"] = changed + row["records"]
+                for lane in lanes:
+                    cursors[lane.name] = lane.sim.newest_updates()
+                    before = lane.sim.stats()["totals"]["sessions"]
+                    change = {"step": step, "sessions_before": before, "advance": lane.sim.advance(self.size.minutes)}
+                    self.changes.setdefault(lane.name, []).append(change)
+            rows = self._repeated(lanes, step)
+            if step in ("full", "incremental"):
+                builders = [lane for lane in lanes if isinstance(lane, OursLane)]
+                rows += self._repeated(builders, f"dbt_{step}")
+            for lane in lanes:
+                if step == "full":
+                    continue
+                changed = lane.sim.changed_since(cursors[lane.name])
+                change = self.changes[lane.name][-1]
+                change.update(changed_sessions=changed, share=round(changed / change["sessions_before"], 4))
+                for row in rows:
+                    if row["lane"] == lane.name:
+                        row["records"] += changed
                         row["rows_per_s"] = round(row["records"] / row["seconds"]) if row["seconds"] else None
-        self.changes[variant] = changes
+            for row in rows:
+                row.pop("lane")
+            self.rows += rows
 
-    # -- the limit ---------------------------------------------------------------------------
-    def limit(self) -> None:
-        work = self.workroot / "limit"
-        with simulator(work, self.size.options) as sim:
-            env = _base_env(work)
-            api = ["--base-url", sim.info["base_url"], "--token-url", sim.info["token_url"]]
-            api += ["--organizations", *sim.info["organizations"], "--state", str(work)]
-            limit = [PYTHON, "-m", "benchmarks.limit"]
-            warehouses = {"duckdb": Warehouse("duckdb", duckdb_file=work / "limit.duckdb")}
-            if "postgres" in self.destinations and self.postgres:
-                warehouses["postgres"] = Warehouse(
-                    "postgres", dsn=self.postgres.fresh_database(f"limit_{self.size.sessions}")
-                )
-
-            def execute(step: str, cursors: dict[str, datetime]) -> None:
-                flags = [] if step == "full" else ["--incremental"]
-                flags += ["--only", "sessions"] if step == "incremental_sessions" else []
-                before = sim.stats()
-                fetch = _check(run_measured([*limit, "fetch", *api, *flags], cwd=work, env=env), f"limit fetch {step}")
-                after = sim.stats()
-                requests = requests_between(before, after)
-                pages = work / f"pages-{step}"
-                save = [*limit, "save", *api, *flags, "--pages", str(pages), "--write-state"]
-                _check(run_measured(save, cwd=work, env=env), f"limit save {step}")
-                fetched = json.loads(fetch.stdout)
-                for destination, warehouse in warehouses.items():
-                    target = (
-                        ["--database", str(warehouse.duckdb_file)]
-                        if destination == "duckdb"
-                        else ["--dsn", str(warehouse.dsn)]
-                    )
-                    load = [*limit, destination, "--pages", str(pages), *target, *flags]
-                    loaded = _check(run_measured(load, cwd=work, env=env), f"limit {destination} {step}")
-                    self._add(
-                        _row("limit", destination, step, [fetch, loaded], requests, _records(after, step, 0)),
-                        step,
-                        fetch_s=fetch.seconds,
-                        load_s=loaded.seconds,
-                        fetched_records=fetched["records"],
-                        fetched_mib=fetched["mib"],
-                        **_completeness(
-                            warehouse,
-                            after,
-                            "sessions" if destination == "duckdb" else "sessions:doc->>'session_id'",
-                            "members",
-                        ),
-                    )
-
-            self._steps("limit", sim, execute)
-
-    def _add(self, row: dict[str, Any], step: str, **extra: Any) -> None:
-        row.update(extra)
-        if step != "full":
-            row["_pending"] = True  # the changed sessions are counted after the step
-        self.rows.append(row)
-
-    # -- the peer ----------------------------------------------------------------------------
-    def peer(self, destination: str) -> None:
-        work = self.workroot / f"peer-{destination}"
-        with simulator(work, self.size.options) as sim:
-            env = _base_env(work)
-            command = [PYTHON, "-m", "benchmarks.peer_rest_api", "--base-url", sim.info["base_url"]]
-            command += ["--token-url", sim.info["token_url"], "--organizations", *sim.info["organizations"]]
-            command += ["--pipelines-dir", str(work / "dlt"), "--destination", destination]
-            if destination == "duckdb":
-                warehouse = Warehouse("duckdb", duckdb_file=work / "peer.duckdb")
-                command += ["--duckdb-file", str(warehouse.duckdb_file)]
-            else:
-                assert self.postgres is not None
-                warehouse = Warehouse("postgres", dsn=self.postgres.fresh_database(f"peer_{self.size.sessions}"))
-                command += ["--dsn", str(warehouse.dsn)]
-
-            def execute(step: str, cursors: dict[str, datetime]) -> None:
-                flags = ["--sessions-only"] if step == "incremental_sessions" else []
-                before = sim.stats()
-                measured = _check(run_measured([*command, *flags], cwd=work, env=env), f"peer {destination} {step}")
-                after = sim.stats()
-                self._add(
-                    _row(
-                        "peer", destination, step, [measured], requests_between(before, after), _records(after, step, 0)
-                    ),
-                    step,
-                    **_completeness(warehouse, after, "wirelane_peer.sessions", "wirelane_peer.members"),
-                )
-
-            self._steps("peer", sim, execute)
-
-    # -- this project ------------------------------------------------------------------------
-    def ours(self, destination: str) -> None:
-        work = self.workroot / f"ours-{destination}"
-        with simulator(work, self.size.options) as sim:
-            (work / ".dlt").mkdir(exist_ok=True)
-            shutil.copy(REPO / ".dlt" / "config.toml", work / ".dlt" / "config.toml")  # the project's settings
-            env = _base_env(work) | {
-                "SOURCES__WIRELANE__BASE_URL": sim.info["base_url"],
-                "SOURCES__WIRELANE__TOKEN_URL": sim.info["token_url"],
-                "SOURCES__WIRELANE__ORGANIZATIONS": json.dumps(sim.info["organizations"]),
-                "DESTINATION__DUCKDB__CREDENTIALS": str(work / "wirelane.duckdb"),
-                # as the peer and the limit run: no client-side rate limit (the API's 429s still govern)
-                "SOURCES__WIRELANE__REQUESTS_PER_SECOND": "0",
-            }
-            if destination == "duckdb":
-                warehouse = Warehouse("duckdb", duckdb_file=work / "wirelane.duckdb")
-            else:
-                assert self.postgres is not None
-                warehouse = Warehouse("postgres", dsn=self.postgres.fresh_database(f"ours_{self.size.sessions}"))
-                env["DESTINATION__POSTGRES__CREDENTIALS"] = str(warehouse.dsn)
-            where = ["--destination", destination]
-
-            def execute(step: str, cursors: dict[str, datetime]) -> None:
-                flags = ["--resources", "sessions"] if step == "incremental_sessions" else []
-                before = sim.stats()
-                command = [WIRELANE_SYNC, "run", "--no-transform", *where, *flags]
-                measured = _check(run_measured(command, cwd=work, env=env), f"ours {destination} {step}")
-                after = sim.stats()
-                self._add(
-                    _row(
-                        "ours", destination, step, [measured], requests_between(before, after), _records(after, step, 0)
-                    ),
-                    step,
-                    **_completeness(warehouse, after, "wirelane_raw.sessions", "wirelane_raw.members"),
-                )
-                if step in ("full", "incremental"):
-                    dbt = [WIRELANE_SYNC, "transform", *where]
-                    built = _check(run_measured(dbt, cwd=work, env=env), f"ours {destination} dbt after {step}")
-                    sessions = int(after["totals"]["sessions"]) if step == "full" else 0
-                    self._add(_row("ours", destination, f"dbt_{step}", [built], None, sessions), step)
-
-            self._steps("ours", sim, execute)
+    def _repeated(self, lanes: Sequence[Lane], step: str) -> list[dict[str, Any]]:
+        """Runs `step` on every lane `repeat` times, in turns, each repetition from the state the
+        first started from and with the simulator's caches forgotten; one row per lane and
+        destination: its median repetition."""
+        repeated = [lane for lane in lanes if lane.repeated and self.repeat > 1]
+        for lane in repeated:
+            lane.snapshot()
+        samples: dict[str, list[list[dict[str, Any]]]] = {lane.name: [] for lane in lanes}
+        for repetition in range(self.repeat):
+            for lane in lanes if repetition == 0 else repeated:
+                if repetition:
+                    lane.restore()
+                lane.sim.forget_caches()
+                samples[lane.name].append(lane.run(step, repetition))
+        return [
+            _median_row(per_destination) | {"lane": lane.name}
+            for lane in lanes
+            for per_destination in zip(*samples[lane.name], strict=True)
+        ]
 
 
 def advance_minutes(sessions: int, days: int = 365) -> int:
@@ -512,6 +652,7 @@ def measure_size(
     destinations: list[str],
     variants: Sequence[str],
     keep: Path | None,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     size = Size(sessions, options, advance_minutes(sessions))
     meta: dict[str, Any] = {
@@ -520,19 +661,15 @@ def measure_size(
         "machine": machine(),
         "simulator": options,
         "advance_minutes": size.minutes,
+        "repeat": repeat,
     }
     with tempfile.TemporaryDirectory(prefix="wirelane-bench-") as tmp:
         root = keep / f"size-{sessions}" if keep else Path(tmp)
-        run = Run(size, root, postgres, destinations)
+        run = Run(size, root, postgres, destinations, repeat)
         started = time.perf_counter()
         try:
-            if "limit" in variants:
-                run.limit()
-            for destination in destinations:
-                if "peer" in variants:
-                    run.peer(destination)
-                if "ours" in variants:
-                    run.ours(destination)
+            with contextlib.ExitStack() as stack:
+                run.measure(run.lanes(stack, variants))
         finally:
             if postgres:
                 postgres.drop_all()
@@ -555,8 +692,8 @@ def _ratio(value: float, base: dict[str, Any] | None) -> str:
 def table(run: dict[str, Any], destination: str) -> str:
     rows = run["rows"]
     lines = [
-        "| step | variant | wall | rows/s | peak RSS | requests | vs limit | vs peer | complete |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| step | variant | wall | repetitions | rows/s | peak RSS | requests | vs limit | vs peer | complete |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for step in (*LOAD_STEPS, *DBT_STEPS):
         for variant in VARIANTS:
@@ -572,8 +709,10 @@ def table(run: dict[str, Any], destination: str) -> str:
                 peer = None
             complete = "" if "complete" not in row else ("yes" if row["complete"] else f"**no** {row['loaded']}")
             requests = f"{row['requests']:,}" if not step.startswith("dbt") else "-"
+            repetitions = ", ".join(f"{seconds}" for seconds in row.get("samples_s", [row["seconds"]]))
             lines.append(
-                f"| {step} | {variant} | {wall} | {row['rows_per_s'] or 0:,} | {row['peak_rss_mib']:.0f} MiB "
+                f"| {step} | {variant} | {wall} | {repetitions} | {row['rows_per_s'] or 0:,} "
+                f"| {row['peak_rss_mib']:.0f} MiB "
                 f"| {requests} | {_ratio(row['seconds'], limit)} | {_ratio(row['seconds'], peer)} | {complete} |"
             )
     return "\n".join(lines)
@@ -617,8 +756,13 @@ def markdown(runs: list[dict[str, Any]]) -> str:
     parts = ["# Pipeline benchmark: this project, dlt's rest_api peer and the limit", ""]
     parts.append(
         "Each variant runs against its own simulator (same seed, same changes) in a fresh working folder; "
-        "every step is its own process. `vs limit` and `vs peer` are wall-time ratios within one run "
-        "(> 1: slower). The limit's wall is fetch + load. Rows/s: records the step had to load per second "
+        "every step is its own process. The limit and ours repeat each step (`--repeat`, 3 by default), taking "
+        "turns, each repetition from the state the step started from and with the simulator's caches "
+        "forgotten; `wall` is the median repetition (its fetch + load for the limit), `repetitions` every "
+        "one in the order they ran, and peak RSS the highest. The peer runs each step once (it is about ten "
+        "times slower, far from its line, and takes minutes a sample). "
+        "`vs limit` and `vs peer` are ratios of those walls within one run "
+        "(> 1: slower). Rows/s: records the step had to load per second "
         "(full: all records; incremental: changed sessions plus the re-listed other records; "
         "incremental_sessions: changed sessions; dbt: sessions). Peak RSS: the step's process tree "
         "(a Postgres server's own memory is not in it)."
@@ -644,6 +788,7 @@ def markdown(runs: list[dict[str, Any]]) -> str:
             f"{m['loadavg_start']} at the start, {m.get('loadavg_end')} at the end (a shared machine: "
             f"expect noise). Python {m['python']}, dlt {m['dlt']}, DuckDB {m['duckdb']}. Simulator "
             f"`{' '.join(meta['simulator'])}`; advance {meta['advance_minutes']} minutes per incremental step; "
+            f"{meta.get('repeat', 1)} repetition(s) a step; "
             f"whole run {meta['total_s']} s. Code: {meta.get('code', '?')}. Command: `{meta.get('command', '?')}`.",
             "",
         ]
@@ -660,6 +805,7 @@ def markdown(runs: list[dict[str, Any]]) -> str:
             parts += ["", f"### {destination}", "", table(run, destination), ""]
             parts += [f"- {line}" for line in targets(run, destination)]
     command = ".venv/bin/python -m benchmarks.pipeline [--sizes 100000 1000000] [--postgres | --postgres-dsn DSN]"
+    command += " [--repeat N]"
     parts += ["", f"Command: `{command}` (`--help` lists the options)", ""]
     return "\n".join(parts)
 
@@ -687,9 +833,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--postgres-sizes", type=int, nargs="+", help="sizes also loaded into Postgres (default: the smallest)"
     )
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="repetitions of each step for the limit and ours; the median counts"
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--keep", type=Path, help="keep the working folders here (for inspection)")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     command = ".venv/bin/python -m benchmarks.pipeline " + " ".join(sys.argv[1:] if argv is None else argv)
     server: Any = None
     postgres: Postgres | None = None
@@ -712,7 +863,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             options += ["--seed", str(args.seed)]
             destinations = ["duckdb", "postgres"] if sessions in pg_sizes else ["duckdb"]
             print(f"== {sessions:,} sessions into {', '.join(destinations)}", flush=True)
-            run = measure_size(sessions, options, postgres, destinations, args.variants, args.keep)
+            run = measure_size(sessions, options, postgres, destinations, args.variants, args.keep, args.repeat)
             run["meta"]["command"] = command
             write_results(args.results_dir, [run])
             for destination in destinations:

@@ -124,6 +124,17 @@ class SimulatorState:
         self.fault_rng = random.Random(self.world.seed)
         self.tokens.lifetime_s = config.token_lifetime_s or self.base_lifetime_s
 
+    def forget_caches(self) -> None:
+        """Drops everything the server keeps only to answer faster (rendered pages, session
+        orderings, derived indexes, per-connector fields), so the next reader pays what the
+        first one did: a benchmark that repeats a step measures every repetition alike."""
+        self._orderings.clear()
+        self._pages.clear()
+        self._page_bytes, self._pages_version = 0, -1
+        self.world.cache.clear()
+        for connector in self.world.connectors:
+            connector.session_parts = None
+
     # -- caches for session lists, invalidated by the store's version ---------------------
     def session_ordering(
         self, key: tuple[Any, ...], compute: Callable[[], np.ndarray[Any, Any]]
@@ -561,6 +572,10 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
         state.tokens.revoke_all()
         return _json({"revoked": True})
 
+    async def post_forget_caches(request: Request) -> Response:
+        state.forget_caches()
+        return _json({"forgotten": True})
+
     async def get_openapi(request: Request) -> Response:
         return _json(served_document(str(request.base_url).rstrip("/")))
 
@@ -572,6 +587,7 @@ def _admin_routes(state: SimulatorState) -> list[Route]:
         Route("/_simulator/webhooks", get_webhooks, methods=["GET"]),
         Route("/_simulator/webhooks", post_webhooks, methods=["POST"]),
         Route("/_simulator/revoke-tokens", post_revoke, methods=["POST"]),
+        Route("/_simulator/forget-caches", post_forget_caches, methods=["POST"]),
         Route("/_simulator/remove", post_remove, methods=["POST"]),
         Route("/_simulator/restore", post_restore, methods=["POST"]),
         Route("/_simulator/organizations", post_organization, methods=["POST"]),
