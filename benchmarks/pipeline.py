@@ -19,6 +19,13 @@ The variants:
            `.dlt/config.toml`; then `wirelane-sync transform` (dbt build) measured on its own
            after the full load (`dbt_full`) and after the incremental one (`dbt_incremental`).
 
+The limit and ours run every step `--repeat` times (3 by default), taking turns, each
+repetition from the state the step started from (warehouse files, dlt's folder, the limit's
+cursor, Postgres databases copied as templates) and after the simulator forgot its caches; a
+step's row is its median repetition, with every repetition's seconds and requests, and the
+highest peak. All simulators are up for the whole run, so a slow minute of a shared machine
+falls on the variants alike. The peer runs each step once.
+
 Each step is a separate process: wall time, peak RSS of its process tree (sampled from /proc
 every 50 ms), and the HTTP requests it made (the simulator's own count by operation, read
 before and after; token requests are listed apart). Rows per second divide the records the
@@ -30,7 +37,7 @@ simulator's totals.
 Writes `benchmarks/results/pipeline.json` and `pipeline.md` (or `--results-dir`); a run
 replaces the sizes it measured and keeps the others, each with its own date and machine.
 
-    .venv/bin/python -m benchmarks.pipeline [--sizes 100000 1000000] [--postgres | --postgres-dsn DSN]
+    .venv/bin/python -m benchmarks.pipeline [--sizes 100000 1000000] [--postgres | --postgres-dsn DSN] [--repeat N]
 """
 
 from __future__ import annotations
@@ -331,7 +338,9 @@ class Lane(abc.ABC):
 
     repeated = True
 
-    def __init__(self, name: str, work: Path, sim: Simulator, files: Sequence[Path], warehouses: Sequence[Warehouse]):
+    def __init__(
+        self, name: str, work: Path, sim: Simulator, files: Sequence[Path], warehouses: Sequence[Warehouse]
+    ) -> None:
         self.name, self.work, self.sim = name, work, sim
         self.files, self.warehouses = list(files), list(warehouses)
 
