@@ -516,10 +516,17 @@ class Run:
     repetition, so a minute in which the shared machine is slow touches all of them."""
 
     def __init__(
-        self, size: Size, workroot: Path, postgres: Postgres | None, destinations: list[str], repeat: int = 1
+        self,
+        size: Size,
+        workroot: Path,
+        postgres: Postgres | None,
+        destinations: list[str],
+        repeat: int = 1,
+        dbt_repeat: int | None = None,
     ) -> None:
         self.size, self.workroot, self.postgres, self.destinations = size, workroot, postgres, destinations
         self.repeat = repeat
+        self.dbt_repeat = repeat if dbt_repeat is None else dbt_repeat
         self.rows: list[dict[str, Any]] = []
         self.changes: dict[str, list[dict[str, Any]]] = {}
 
@@ -562,10 +569,10 @@ class Run:
                     before = lane.sim.stats()["totals"]["sessions"]
                     change = {"step": step, "sessions_before": before, "advance": lane.sim.advance(self.size.minutes)}
                     self.changes.setdefault(lane.name, []).append(change)
-            rows = self._repeated(lanes, step)
+            rows = self._repeated(lanes, step, self.repeat)
             if step in ("full", "incremental"):
                 builders = [lane for lane in lanes if isinstance(lane, OursLane)]
-                rows += self._repeated(builders, f"dbt_{step}")
+                rows += self._repeated(builders, f"dbt_{step}", self.dbt_repeat)
             for lane in lanes:
                 if step == "full":
                     continue
@@ -580,15 +587,15 @@ class Run:
                 row.pop("lane")
             self.rows += rows
 
-    def _repeated(self, lanes: Sequence[Lane], step: str) -> list[dict[str, Any]]:
-        """Runs `step` on every lane `repeat` times, in turns, each repetition from the state the
+    def _repeated(self, lanes: Sequence[Lane], step: str, times: int) -> list[dict[str, Any]]:
+        """Runs `step` on every lane `times` times, in turns, each repetition from the state the
         first started from and with the simulator's caches forgotten; one row per lane and
         destination: its median repetition."""
-        repeated = [lane for lane in lanes if lane.repeated and self.repeat > 1]
+        repeated = [lane for lane in lanes if lane.repeated and times > 1]
         for lane in repeated:
             lane.snapshot()
         samples: dict[str, list[list[dict[str, Any]]]] = {lane.name: [] for lane in lanes}
-        for repetition in range(self.repeat):
+        for repetition in range(times):
             for lane in lanes if repetition == 0 else repeated:
                 if repetition:
                     lane.restore()
@@ -662,6 +669,7 @@ def measure_size(
     variants: Sequence[str],
     keep: Path | None,
     repeat: int = 1,
+    dbt_repeat: int | None = None,
 ) -> dict[str, Any]:
     size = Size(sessions, options, advance_minutes(sessions))
     meta: dict[str, Any] = {
@@ -671,10 +679,11 @@ def measure_size(
         "simulator": options,
         "advance_minutes": size.minutes,
         "repeat": repeat,
+        "dbt_repeat": repeat if dbt_repeat is None else dbt_repeat,
     }
     with tempfile.TemporaryDirectory(prefix="wirelane-bench-") as tmp:
         root = keep / f"size-{sessions}" if keep else Path(tmp)
-        run = Run(size, root, postgres, destinations, repeat)
+        run = Run(size, root, postgres, destinations, repeat, dbt_repeat)
         started = time.perf_counter()
         try:
             with contextlib.ExitStack() as stack:
@@ -797,7 +806,8 @@ def markdown(runs: list[dict[str, Any]]) -> str:
             f"{m['loadavg_start']} at the start, {m.get('loadavg_end')} at the end (a shared machine: "
             f"expect noise). Python {m['python']}, dlt {m['dlt']}, DuckDB {m['duckdb']}. Simulator "
             f"`{' '.join(meta['simulator'])}`; advance {meta['advance_minutes']} minutes per incremental step; "
-            f"{meta.get('repeat', 1)} repetition(s) a step; "
+            f"{meta.get('repeat', 1)} repetition(s) a load step, {meta.get('dbt_repeat', meta.get('repeat', 1))} "
+            "a dbt build; "
             f"whole run {meta['total_s']} s. Code: {meta.get('code', '?')}. Command: `{meta.get('command', '?')}`.",
             "",
         ]
@@ -847,9 +857,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--keep", type=Path, help="keep the working folders here (for inspection)")
+    parser.add_argument("--dbt-repeat", type=int, help="repetitions of each dbt build (default: --repeat)")
     args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    if args.repeat < 1 or (args.dbt_repeat is not None and args.dbt_repeat < 1):
+        parser.error("--repeat and --dbt-repeat must be at least 1")
     command = ".venv/bin/python -m benchmarks.pipeline " + " ".join(sys.argv[1:] if argv is None else argv)
     server: Any = None
     postgres: Postgres | None = None
@@ -872,7 +883,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             options += ["--seed", str(args.seed)]
             destinations = ["duckdb", "postgres"] if sessions in pg_sizes else ["duckdb"]
             print(f"== {sessions:,} sessions into {', '.join(destinations)}", flush=True)
-            run = measure_size(sessions, options, postgres, destinations, args.variants, args.keep, args.repeat)
+            run = measure_size(
+                sessions, options, postgres, destinations, args.variants, args.keep, args.repeat, args.dbt_repeat
+            )
             run["meta"]["command"] = command
             write_results(args.results_dir, [run])
             for destination in destinations:
