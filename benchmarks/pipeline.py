@@ -331,6 +331,11 @@ def _median_row(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return row
 
 
+def _duckdb_files(database: Path) -> list[Path]:
+    """A DuckDB database's files: the file and its write-ahead log."""
+    return [database, database.with_name(database.name + ".wal")]
+
+
 class Lane(abc.ABC):
     """One variant with its own simulator and working folder. `load` (and for ours
     `transform`) runs a step once; `snapshot` and `restore` take the lane back to where the
@@ -345,7 +350,9 @@ class Lane(abc.ABC):
         self.files, self.warehouses = list(files), list(warehouses)
 
     def run(self, step: str, repetition: int) -> list[dict[str, Any]]:
-        """One repetition of `step`: a row per destination the lane loads."""
+        """One repetition of a load step, the simulator's caches forgotten first (it reads as the
+        first repetition did): a row per destination the lane loads."""
+        self.sim.forget_caches()
         return self.load(step, repetition)
 
     @abc.abstractmethod
@@ -384,7 +391,7 @@ class LimitLane(Lane):
     def __init__(self, work: Path, sim: Simulator, warehouses: dict[str, Warehouse]) -> None:
         duckdb_file = warehouses["duckdb"].duckdb_file
         assert duckdb_file is not None
-        files = [work / "limit-state.json", duckdb_file, duckdb_file.with_name(duckdb_file.name + ".wal")]
+        files = [work / "limit-state.json", *_duckdb_files(duckdb_file)]
         super().__init__("limit", work, sim, files, [w for w in warehouses.values() if w.destination == "postgres"])
         self.by_destination = warehouses
         self.env = _base_env(work)
@@ -468,7 +475,7 @@ class OursLane(Lane):
         (work / ".dlt").mkdir(exist_ok=True)
         shutil.copy(REPO / ".dlt" / "config.toml", work / ".dlt" / "config.toml")  # the project's settings
         duckdb_file = work / "wirelane.duckdb"
-        files = [work / "dlt", duckdb_file, duckdb_file.with_name(duckdb_file.name + ".wal")]
+        files = [work / "dlt", *_duckdb_files(duckdb_file)]
         postgres = [warehouse] if warehouse.destination == "postgres" else []
         super().__init__(f"ours-{warehouse.destination}", work, sim, files, postgres)
         self.warehouse, self.sessions = warehouse, 0  # the simulator's sessions after the last load
@@ -501,7 +508,7 @@ class OursLane(Lane):
         """A load step, or the dbt build after one (`dbt_<step>`)."""
         if step.startswith("dbt_"):
             return self.transform(step.removeprefix("dbt_"))
-        return self.load(step, repetition)
+        return super().run(step, repetition)
 
     def transform(self, step: str) -> list[dict[str, Any]]:
         destination = self.warehouse.destination
@@ -573,9 +580,8 @@ class Run:
             if step in ("full", "incremental"):
                 builders = [lane for lane in lanes if isinstance(lane, OursLane)]
                 rows += self._repeated(builders, f"dbt_{step}", self.dbt_repeat)
-            for lane in lanes:
-                if step == "full":
-                    continue
+            changed_lanes = [] if step == "full" else lanes  # a full load has no change to count
+            for lane in changed_lanes:
                 changed = lane.sim.changed_since(cursors[lane.name])
                 change = self.changes[lane.name][-1]
                 change.update(changed_sessions=changed, share=round(changed / change["sessions_before"], 4))
@@ -589,8 +595,8 @@ class Run:
 
     def _repeated(self, lanes: Sequence[Lane], step: str, times: int) -> list[dict[str, Any]]:
         """Runs `step` on every lane `times` times, in turns, each repetition from the state the
-        first started from and with the simulator's caches forgotten; one row per lane and
-        destination: its median repetition."""
+        first started from (and a load with the simulator's caches forgotten, `Lane.run`); one row
+        per lane and destination: its median repetition."""
         repeated = [lane for lane in lanes if lane.repeated and times > 1]
         for lane in repeated:
             lane.snapshot()
@@ -599,7 +605,6 @@ class Run:
             for lane in lanes if repetition == 0 else repeated:
                 if repetition:
                     lane.restore()
-                lane.sim.forget_caches()
                 samples[lane.name].append(lane.run(step, repetition))
         return [
             _median_row(per_destination) | {"lane": lane.name}
@@ -679,11 +684,11 @@ def measure_size(
         "simulator": options,
         "advance_minutes": size.minutes,
         "repeat": repeat,
-        "dbt_repeat": repeat if dbt_repeat is None else dbt_repeat,
     }
     with tempfile.TemporaryDirectory(prefix="wirelane-bench-") as tmp:
         root = keep / f"size-{sessions}" if keep else Path(tmp)
         run = Run(size, root, postgres, destinations, repeat, dbt_repeat)
+        meta["dbt_repeat"] = run.dbt_repeat
         started = time.perf_counter()
         try:
             with contextlib.ExitStack() as stack:
