@@ -55,3 +55,14 @@ def make_simulator() -> Iterator[Callable[..., RunningSimulator]]:
     yield factory
     for running in started:
         running.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules with a test marked `slow` (half a minute or more) first, each kept whole and
+    in its order. Workers take a module at a time in this order (pyproject: `--dist=loadfile
+    --no-loadscope-reorder`), so the long modules start early and the many short ones fill the
+    end. xdist's own order (most tests first) left the long few-test modules to the end, where
+    one worker ran them alone while the other idled: the whole suite kept its two workers 79 %
+    busy (1,560 CPU-seconds in 981 s)."""
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_modules)

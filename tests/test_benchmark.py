@@ -19,6 +19,9 @@ import pytest
 
 from benchmarks.pipeline import DBT_STEPS, LOAD_STEPS, VARIANTS
 
+# its module-scoped fixture runs the whole thing first: scheduled early (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -27,6 +27,9 @@ import pytest
 
 from pipelines.demo import DEMO_SIZES, environment
 
+# its module-scoped fixture runs the whole thing first: scheduled early (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 CLI = [sys.executable, "-m", "pipelines.cli", "demo"]
 SESSIONS = 1500
 SMALL = ["--sessions", str(SESSIONS), "--stations", "16", "--members", "40", "--days", "45", "--seed", "7"]

@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_the_webhook_benchmark_reports_every_round(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "benchmarks.webhook_lag", "--sessions", "2000", "--stations", "10",

@@ -33,10 +33,13 @@ from tests.dashboard.conftest import Warehouse
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-    reason="no chromium/chromedriver: run scripts/ensure_chromium.sh",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+        reason="no chromium/chromedriver: run scripts/ensure_chromium.sh",
+    ),
+    pytest.mark.slow,  # its warehouse is loaded and built first
+]
 
 
 def free_port() -> int:

@@ -150,6 +150,7 @@ def test_dbt_sources_are_the_dlt_assets(isolated: Path) -> None:
     assert SESSIONS in ancestors
 
 
+@pytest.mark.slow
 def test_materialize_every_asset_against_the_simulator(served: Served) -> None:
     defs, instance = build_definitions(), DagsterInstance.ephemeral()
     raw = raw_assets(defs)
@@ -217,6 +218,7 @@ def postgres() -> Iterator[PostgresServer]:
     remove(server)
 
 
+@pytest.mark.slow
 def test_organizations_load_in_parallel_into_postgres(served: Served, postgres: PostgresServer) -> None:
     """Both partitions at once, each in its own `dagster asset materialize` process, as a deployment
     runs them: their own pipelines and merge staging keep them apart, and should both first loads

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import duckdb
+import pytest
 
 from tests.pipeline.api_equality import (
     LOADED_CONNECTOR_STATUSES,
@@ -120,6 +121,7 @@ def closed_port() -> int:
         return port
 
 
+@pytest.mark.slow
 def test_failures_are_one_line_and_change_nothing(workspace: Workspace) -> None:
     assert run_cli(workspace, "run", "--no-transform").returncode == 0
     before = fingerprint(workspace)
@@ -290,6 +292,7 @@ def test_a_big_load_goes_on_in_a_new_image_of_the_process(workspace: Workspace) 
     assert "does not hold a run's handoff (FileNotFoundError); run again" in lost.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_runbook_backfill_a_gap_then_rebuild_the_marts(workspace: Workspace) -> None:
     """The runbook's "backfill a range": sessions that never arrived are loaded by `backfill`, and
     `transform --full-refresh` puts them in the marts (an incremental build only revisits the

@@ -238,6 +238,7 @@ def test_a_kill_between_normalize_committing_and_cleaning_up_does_not_block_late
     run_ok(place)  # and the run after it is an ordinary one
 
 
+@pytest.mark.slow
 def test_sigkill_in_extract_normalize_and_load_then_one_run_makes_it_equal(ws: Workspace, tmp_path: Path) -> None:
     """Ten seeded kills, spread over the three phases of a first load and of incremental runs;
     after each, one normal run makes the warehouse equal to the API."""

@@ -12,6 +12,9 @@ from sources.wirelane.errors import WirelaneError
 from tests.pipeline.conftest import Workspace
 from tests.pipeline.test_transform import INCREMENTAL, every_mart
 
+# every test here loads and builds twice or more (30 to 50 s each): scheduled first (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
 
 def test_a_build_checks_the_rows_it_wrote_and_dbt_test_checks_them_all(workspace: Workspace) -> None:
     """The expensive tests of the incremental marts are scoped to the rows the build wrote

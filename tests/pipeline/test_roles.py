@@ -51,6 +51,7 @@ def denied(dsn: str, statement: str) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_loader_owns_only_its_schemas_and_bi_reads_only_marts(
     workspace: Workspace, roles_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dlt.common.versioned_state import decompress_state
 
 from pipelines.transform import PROJECT_DIR
@@ -38,6 +39,7 @@ def _files_with(root: Path, needles: list[bytes]) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_no_secret_or_token_in_any_output_or_file(workspace: Workspace) -> None:
     env = {
         **os.environ,

@@ -126,6 +126,7 @@ def every_mart(workspace: Workspace) -> dict[str, list[tuple[Any, ...]]]:
     return marts
 
 
+@pytest.mark.slow
 def test_marts_on_postgres_equal_duckdb(
     workspace: Workspace, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -169,6 +170,7 @@ def test_marts_on_postgres_equal_duckdb(
             assert on_postgres_rows == on_duckdb_rows, mart
 
 
+@pytest.mark.slow
 def test_incremental_rebuild_equals_a_full_refresh(workspace: Workspace) -> None:
     load.run("duckdb")
     run_dbt("duckdb")
@@ -232,6 +234,7 @@ def test_utilization_accounts_for_every_session(workspace: Workspace) -> None:
         assert abs(occupied - exact[0]) <= tolerance and abs(available - exact[1]) <= tolerance, mart
 
 
+@pytest.mark.slow
 def test_source_freshness_reads_completed_loads(workspace: Workspace) -> None:
     load.run("duckdb")
     run_dbt("duckdb", ("source", "freshness"))

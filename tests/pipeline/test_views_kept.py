@@ -49,6 +49,7 @@ COMMENT = {
 
 
 @pytest.mark.parametrize("destination", ["duckdb", "postgres"])
+@pytest.mark.slow
 def test_a_view_is_kept_while_its_sql_is_unchanged(
     destination: Destination, workspace: Workspace, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
