@@ -102,6 +102,9 @@ class WirelaneClient:
         self.auth = auth
         self.rate = TokenBucket(settings.requests_per_second)
         self.stats = ClientStats()
+        # detail requests in flight across every fan_out at once (transformers fan out in
+        # parallel: sources/wirelane/source.py, `_fetched`)
+        self._fan_out_slots = threading.BoundedSemaphore(settings.concurrency)
         self._backoff = tenacity.wait_exponential_jitter(multiplier=0.5, max=settings.max_backoff_s)
 
     def close(self) -> None:
@@ -259,14 +262,17 @@ class WirelaneClient:
         )
 
     def fan_out(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """fn over items with bounded concurrency, results in input order.
+        """fn over items with bounded concurrency, results in input order: at most
+        `concurrency` calls run at once across all the fan-outs of this client, however many
+        run side by side.
 
         Each call runs in a copy of the caller's context variables, so that what the caller's
         context knows (which dlt resource is extracting, for observers) holds in the workers too.
         """
 
         def call(job: tuple[contextvars.Context, T]) -> R:
-            return job[0].run(fn, job[1])
+            with self._fan_out_slots:
+                return job[0].run(fn, job[1])
 
         with ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="wirelane") as pool:
             # map() consumes the jobs right away, here in the caller's thread

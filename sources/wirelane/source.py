@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Final
@@ -227,6 +227,19 @@ def _api_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
+@dlt.defer
+def _fetched(client: WirelaneClient, fetch: Callable[[Any], list[Row]], due: list[Any]) -> list[Row] | None:
+    """The rows `fetch` reads for each due item, read in dlt's extract pool (`dlt.defer`) while
+    the main thread goes on with the next items, the session pages above all; each transformer
+    decides what is due first, on the main thread, so the plans' state is only touched there.
+
+    Waiting for the detail requests in the main thread cost a 100,000-session full load 5.8 s
+    of its 21 s extraction, during which no session page was read and no row was written. The
+    client bounds the detail requests in flight across every transformer (`concurrency`)."""
+    rows = [row for found in client.fan_out(fetch, due) for row in found]
+    return rows or None
+
+
 # -- members ---------------------------------------------------------------------------------
 def _account_id(member: Row) -> Any:
     return (member.get("account") or {}).get("account_id")
@@ -306,12 +319,12 @@ def _member_details(
             write_disposition="merge",
             columns=SOFT_DELETE_COLUMNS,
         )
-        def details(items: list[Row]) -> Iterator[list[Row]]:
-            def fetch(due: tuple[str, str]) -> Row | None:
+        def details(items: list[Row]) -> Iterator[Any]:
+            def fetch(due: tuple[str, str]) -> list[Row]:
                 org, account = due
                 path = f"{ORG.format(organizationId=org)}/members/aid/{account}/{suffix}"
                 document = client.get_optional(path, template=f"{ORG}/members/aid/{{accountId}}/{suffix}")
-                return None if document is None else privacy.apply(name, shape(document, org, account_id=account))
+                return [] if document is None else [privacy.apply(name, shape(document, org, account_id=account))]
 
             due = [
                 (item["organization_id"], account)
@@ -319,9 +332,8 @@ def _member_details(
                 if (account := _account_id(item["listed"]))
                 and plan.due_digest(item["organization_id"], account, item["digest"])
             ]
-            rows = [row for row in client.fan_out(fetch, due) if row]
-            if rows:
-                yield rows
+            if due:
+                yield _fetched(client, fetch, due)
 
         return details
 
@@ -671,20 +683,19 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
         write_disposition="merge",
         columns=SOFT_DELETE_COLUMNS,
     )
-    def charging_stations(items: list[Row]) -> Iterator[list[Row]]:
+    def charging_stations(items: list[Row]) -> Iterator[Any]:
         """The detail of every new or changed station (it carries opening hours and the full
         connectors); a change of connector status alone is written from the listing instead
         (sources/wirelane/statuses.py)."""
         due = plan.select_listed(items, statuses.without_status)
 
-        def detail(item: Row) -> Row:
+        def detail(item: Row) -> list[Row]:
             org, station = item["organization_id"], item["listed"]
             document = client.get_json(_station_path(org, station["id"]), template=STATION_TEMPLATE)
-            return shape(document, org)
+            return [shape(document, org)]
 
-        rows = list(client.fan_out(detail, due))
-        if rows:
-            yield rows
+        if due:
+            yield _fetched(client, detail, due)
 
     def per_station(name: str, suffix: str, paged: bool) -> DltResource:
         sub_plan = changes.DetailPlan(name, refresh_h)
@@ -696,7 +707,7 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
             merge_key=("organization_id", "station_id"),
             write_disposition="merge",
         )
-        def sub(items: list[Row]) -> Iterator[list[Row]]:
+        def sub(items: list[Row]) -> Iterator[Any]:
             """Each changed station's full list replaces the previous one (delete-insert per station)."""
 
             def fetch(item: Row) -> list[Row]:
@@ -710,13 +721,9 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
                 )
                 return [shape(one, org, station_id=station["id"], position=n) for n, one in enumerate(found)]
 
-            rows = [
-                row
-                for rows in client.fan_out(fetch, sub_plan.select_listed(items, statuses.without_status))
-                for row in rows
-            ]
-            if rows:
-                yield rows
+            due = sub_plan.select_listed(items, statuses.without_status)
+            if due:
+                yield _fetched(client, fetch, due)
 
         return sub
 
@@ -780,20 +787,19 @@ def _tariffs(client: WirelaneClient, orgs: list[str]) -> list[DltResource]:
                 yield list(client.fan_out(detail, page))
 
     @dlt.transformer(data_from=tariffs, name="price_models", write_disposition=SCD2, merge_key="organization_id")
-    def price_models(page: list[Row]) -> Iterator[list[Row]]:
+    def price_models(page: list[Row]) -> Iterator[Any]:
         """Every price model of every tariff, with elements and autoDescription, versioned."""
         targets = [(t, price) for t in page for price in t.get("prices") or []]
 
-        def fetch(target: tuple[Row, Row]) -> Row:
+        def fetch(target: tuple[Row, Row]) -> list[Row]:
             tariff, price = target
             org = tariff["organization_id"]
             path = f"{ORG.format(organizationId=org)}/tariffs/id/{tariff['id']}/prices/id/{price['id']}"
             document = client.get_json(path, template=f"{ORG}/tariffs/id/{{tariffId}}/prices/id/{{priceModelId}}")
-            return shape(document, org, tariff_id=tariff["tariff_id"], tariff_internal_id=tariff["id"])
+            return [shape(document, org, tariff_id=tariff["tariff_id"], tariff_internal_id=tariff["id"])]
 
-        rows = list(client.fan_out(fetch, targets))
-        if rows:
-            yield rows
+        if targets:
+            yield _fetched(client, fetch, targets)
 
     return [tariffs, price_models]
 
