@@ -68,3 +68,18 @@ print(sorted(name for name in ("pandas", "sqlalchemy", "streamlit") if name in s
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_dlt_reads_the_writers_buffer_size_from_the_projects_config() -> None:
+    """`[data_writer] buffer_max_items` in .dlt/config.toml. Under another name the default of
+    5000 rows per table holds again, silently: `EXTRACT__DATA_WRITER__BUFFER_MAX_ITEMS` left a
+    1,000,000-session load's peak where it was."""
+    code = (
+        "from dlt.common.configuration import resolve_configuration\n"
+        "from dlt.common.data_writers.buffered import BufferedDataWriter\n"
+        "print(resolve_configuration(BufferedDataWriter.BufferedDataWriterConfiguration()).buffer_max_items)"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DATA_WRITER__")}
+    found = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "1000"

@@ -15,6 +15,9 @@
 with
 
 {% if is_incremental() %}
+{%- set first_rewritten_month = query_value(
+    "select min(cast(date_trunc('month', local_date) as date)) from " ~ ref('fct_evse_hourly')
+    ~ " where built_at > " ~ last_built_at(this), 'date') %}
 rewritten_months as (
 
     select distinct organization_id, station_id, cast(date_trunc('month', local_date) as date) as month
@@ -37,6 +40,7 @@ hours as (
         on rewritten_months.organization_id = hourly.organization_id
         and rewritten_months.station_id = hourly.station_id
         and rewritten_months.month = cast(date_trunc('month', hourly.local_date) as date)
+    where hourly.local_date >= {{ first_rewritten_month }}
     {% endif %}
 
 ),
