@@ -1,6 +1,7 @@
 {#- The single value `sql` returns, queried while dbt compiles the model (after its parents were
     built in this invocation), rendered as a SQL literal of type `type`; `null` when the query
-    returns no row or a null, and when dbt only parses.
+    returns no row or a null, and when dbt only parses. The value goes in as quoted text (its
+    quotes doubled), so any type with a text form works: dates, timestamps, numbers.
 
     Why a literal rather than the subquery itself: a constant comparison is a filter the scan
     applies, column by column, before any join (DuckDB also skips row groups by their min/max);
@@ -17,6 +18,6 @@
     {%- if value is none -%}
         cast(null as {{ type }})
     {%- else -%}
-        cast('{{ value }}' as {{ type }})
+        cast('{{ value | string | replace("'", "''") }}' as {{ type }})
     {%- endif -%}
 {%- endmacro %}
