@@ -211,10 +211,15 @@ class WirelaneClient:
 
     # -- lists ---------------------------------------------------------------------------
     def pages(
-        self, path: str, params: dict[str, Any] | None = None, *, template: str | None = None
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        template: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Every page of a list endpoint, stopping on the total or on a short page."""
-        yield from self.pages_read(path, params, template=template, parse=orjson.loads)
+        yield from self.pages_read(path, params, template=template, parse=orjson.loads, page_size=page_size)
 
     def pages_read(
         self,
@@ -223,16 +228,18 @@ class WirelaneClient:
         *,
         template: str | None = None,
         parse: Callable[[bytes], Any],
+        page_size: int | None = None,
     ) -> Iterator[Any]:
         """Every page of a list endpoint as `parse` reads its body (a list, or something with a
-        length that stands for one), stopping on the total or on a short page.
+        length that stands for one), stopping on the total or on a short page. `page_size`
+        overrides the configured one for this listing.
 
         From the third page on, the next page is requested (and read) while the caller works
         on this one: a long scan then costs the larger of fetching and processing, not their
         sum; the first two are not prefetched, so an incremental scan that stops early asks for
         nothing extra.
         """
-        page_size = self.settings.page_size
+        page_size = page_size or self.settings.page_size
 
         def fetch(page: int) -> tuple[Any, bool]:
             query = {**(params or {}), "page": page, "page_size": page_size}

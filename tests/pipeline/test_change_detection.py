@@ -8,12 +8,14 @@ leave the warehouse equal to the API (the statuses written from the listing).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import pytest
 
 from pipelines import load
+from sources.wirelane import source
 from sources.wirelane.statuses import without_status
 from tests.pipeline.api_equality import (
     LOADED_CONNECTOR_STATUSES,
@@ -172,4 +174,24 @@ def test_records_back_in_the_listing_lose_their_deletion_mark(ws: Workspace) -> 
 
     for table in ("members", "member_payment_methods", "member_subscriptions", "charging_stations"):
         assert ws.query(marked.format(table))[0][0] == 0, table
+    assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
+
+
+def test_member_and_station_listings_are_read_in_short_pages(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detail tables' listings ask for pages of `LISTING_PAGE_SIZE` rows, not the
+    configured size, which bounds what their transformers hold at once; nothing is lost."""
+    monkeypatch.setattr(source, "LISTING_PAGE_SIZE", 7)
+    listings = ("getMembers", "organizationFindChargingStations")
+    before = {operation: ws.requests(operation) for operation in listings}
+
+    load.run("duckdb")
+
+    read = {operation: ws.requests(operation) - before[operation] for operation in listings}
+    members = [len(ws.api.get_all(f"/organizations/id/{org}/members")) for org in ws.api.organizations]
+    stations = [sum(1 for (listed_org, _) in station_listing(ws) if listed_org == org) for org in ws.api.organizations]
+    assert max(members) > 7 and max(stations) > 7, "too few records for more than one page"
+    assert read == {
+        "getMembers": sum(max(1, math.ceil(n / 7)) for n in members),
+        "organizationFindChargingStations": sum(max(1, math.ceil(n / 7)) for n in stations),
+    }
     assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
