@@ -87,17 +87,24 @@ class DetailPlan:
         self._decided.add(org)
         prints: dict[str, dict[str, str]] = self.state.setdefault("fingerprints", {})
         swept_at: dict[str, str] = self.state.setdefault("swept_at", {})
-        last = swept_at.get(org)
-        due = (
-            self.refresh_h <= 0
-            or org not in prints
-            or last is None
-            or datetime.fromisoformat(last) <= self.now - timedelta(hours=self.refresh_h)
-        )
-        if due:
+        if self._sweep_due(org):
             self.run.swept.add(org)
             prints[org] = {}  # rebuilt from what this sweep lists: the gone are forgotten
             swept_at[org] = self.now.isoformat()
+
+    def _sweep_due(self, org: str) -> bool:
+        last = self.state.get("swept_at", {}).get(org)
+        return (
+            self.refresh_h <= 0
+            or org not in self.state.get("fingerprints", {})
+            or last is None
+            or datetime.fromisoformat(last) <= self.now - timedelta(hours=self.refresh_h)
+        )
+
+    def sweeps(self, org: str) -> bool:
+        """Whether this run reads every record of the organization again, without deciding it
+        (a listing asks before the table does, and the table may not even be selected)."""
+        return org in self.run.swept if org in self._decided else self._sweep_due(org)
 
     def due(self, org: str, key: str, document: Any) -> bool:
         """Whether to read this record's detail: new, changed, or a sweep; remembers the row."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -177,21 +178,29 @@ def test_records_back_in_the_listing_lose_their_deletion_mark(ws: Workspace) -> 
     assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
 
 
-def test_member_and_station_listings_are_read_in_short_pages(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The detail tables' listings ask for pages of `LISTING_PAGE_SIZE` rows, not the
-    configured size, which bounds what their transformers hold at once; nothing is lost."""
+def test_a_sweep_reads_member_and_station_listings_in_short_pages(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a sweep the detail tables' listings ask for pages of `LISTING_PAGE_SIZE` rows, which
+    bounds what their transformers hold at once; between sweeps, at the configured size (only
+    changed rows are read, and each page is a request); nothing is lost either way."""
     monkeypatch.setattr(source, "LISTING_PAGE_SIZE", 7)
     listings = ("getMembers", "organizationFindChargingStations")
-    before = {operation: ws.requests(operation) for operation in listings}
 
-    load.run("duckdb")
+    def listing_requests(run: Callable[[], Any]) -> dict[str, int]:
+        before = {operation: ws.requests(operation) for operation in listings}
+        run()
+        return {operation: ws.requests(operation) - before[operation] for operation in listings}
 
-    read = {operation: ws.requests(operation) - before[operation] for operation in listings}
+    swept = listing_requests(lambda: load.run("duckdb"))
+    between = listing_requests(lambda: load.run("duckdb"))
+
     members = [len(ws.api.get_all(f"/organizations/id/{org}/members")) for org in ws.api.organizations]
-    stations = [sum(1 for (listed_org, _) in station_listing(ws) if listed_org == org) for org in ws.api.organizations]
-    assert max(members) > 7 and max(stations) > 7, "too few records for more than one page"
-    assert read == {
+    stations = [sum(1 for (listed, _) in station_listing(ws) if listed == org) for org in ws.api.organizations]
+    assert 7 < max(members) < 1000 and 7 < max(stations) < 1000, "sizes for several short pages and one full one"
+    assert swept == {
         "getMembers": sum(max(1, math.ceil(n / 7)) for n in members),
         "organizationFindChargingStations": sum(max(1, math.ceil(n / 7)) for n in stations),
     }
+    assert between == {operation: len(ws.api.organizations) for operation in listings}
     assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
