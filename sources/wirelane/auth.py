@@ -8,7 +8,8 @@ place, for every request of the client, and the token requests themselves stay p
 * Tokens are renewed `margin` seconds before they expire, with the refresh token when the
   password grant gave one, falling back to a new grant when the refresh is refused.
 * One token fetch at a time under concurrency (a lock; waiters reuse the fresh token).
-* A 401 invalidates the token once and repeats the request with a new one.
+* A 401 invalidates the token and repeats the request with a new one, up to three times: a
+  token can be revoked again between our getting it and the API checking it.
 * Secrets and tokens never reach logs, exception messages or reprs.
 """
 
@@ -26,6 +27,11 @@ import tenacity
 from sources.wirelane.errors import WirelaneAuthError, WirelaneConfigError
 
 Grant = Literal["password", "client_credentials"]
+# New tokens one request may try after a 401. One was not always enough: with eight requests in
+# flight, the fault matrix's revocation of every token each 40 requests once reached a retried
+# request between its new token and the API's check (the API may hold a request before it
+# checks the token). A token the API keeps refusing still ends the request with the 401.
+RENEWALS_AFTER_401 = 3
 
 
 @dataclass(frozen=True)
@@ -68,10 +74,13 @@ class WirelaneAuth(httpx.Auth):
         token = self.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        if response.status_code == 401:
+        for _ in range(RENEWALS_AFTER_401):
+            if response.status_code != 401:
+                return
             self.invalidate(token)
-            request.headers["Authorization"] = f"Bearer {self.access_token()}"
-            yield request
+            token = self.access_token()
+            request.headers["Authorization"] = f"Bearer {token}"
+            response = yield request
 
     def access_token(self) -> str:
         """A token valid for at least `margin` more seconds."""

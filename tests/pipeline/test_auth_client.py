@@ -1,5 +1,5 @@
 """The source's OAuth2 and HTTP client against the simulator: one token under concurrency,
-one retry after a 401, refresh with fallback to a new grant, Retry-After honoured, no secrets."""
+new tokens after a 401 (within a bound), refresh with fallback to a new grant, Retry-After honoured, no secrets."""
 
 from __future__ import annotations
 
@@ -68,6 +68,18 @@ def test_revoked_token_is_replaced_transparently(make_simulator: Any) -> None:
     assert client.get_json(SESSIONS)  # 401, new token (refresh refused, so a new password grant), retried
     issued = tokens_issued(simulator)
     assert issued["password"] == 2 and issued["refresh_token"] == 0
+
+
+def test_a_token_revoked_again_after_renewal_is_renewed_again_within_a_bound(make_simulator: Any) -> None:
+    """Every token revoked on two requests in a row: the second new token is let through; a
+    token refused on every request ends the request with the 401 after three new tokens."""
+    simulator = make_simulator(sizes=TINY, faults={"revoke_tokens": {"every": 1, "limit": 2}})
+    assert make_client(simulator).get_json(SESSIONS)
+    assert simulator.state.requests["findOrganizationChargingSessions"] == 3
+    refusing = make_simulator(sizes=TINY, faults={"revoke_tokens": {"every": 1}})
+    with pytest.raises(WirelaneApiError, match=r"answered 401 .*check the credentials"):
+        make_client(refusing).get_json(SESSIONS)
+    assert refusing.state.requests["findOrganizationChargingSessions"] == 4
 
 
 def test_tokens_are_refreshed_before_expiry_with_the_refresh_token(make_simulator: Any) -> None:
