@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -44,12 +43,13 @@ def ws(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     return workspace
 
 
-def detail_requests(ws: Workspace) -> dict[str, int]:
-    return {operation: ws.requests(operation) for operation in DETAIL_OPERATIONS}
+def detail_requests(ws: Workspace, operations: tuple[str, ...] = DETAIL_OPERATIONS) -> dict[str, int]:
+    return {operation: ws.requests(operation) for operation in operations}
 
 
 def since(before: dict[str, int], ws: Workspace) -> dict[str, int]:
-    return {operation: count - before[operation] for operation, count in detail_requests(ws).items()}
+    """The requests of each operation in `before` made since it was counted."""
+    return {operation: ws.requests(operation) - count for operation, count in before.items()}
 
 
 def station_listing(ws: Workspace) -> dict[tuple[str, str], JSON]:
@@ -186,14 +186,12 @@ def test_a_sweep_reads_member_and_station_listings_in_short_pages(
     changed rows are read, and each page is a request); nothing is lost either way."""
     monkeypatch.setattr(source, "LISTING_PAGE_SIZE", 7)
     listings = ("getMembers", "organizationFindChargingStations")
-
-    def listing_requests(run: Callable[[], Any]) -> dict[str, int]:
-        before = {operation: ws.requests(operation) for operation in listings}
-        run()
-        return {operation: ws.requests(operation) - before[operation] for operation in listings}
-
-    swept = listing_requests(lambda: load.run("duckdb"))
-    between = listing_requests(lambda: load.run("duckdb"))
+    before = detail_requests(ws, listings)
+    load.run("duckdb")
+    swept = since(before, ws)
+    before = detail_requests(ws, listings)
+    load.run("duckdb")
+    between = since(before, ws)
 
     members = [len(ws.api.get_all(f"/organizations/id/{org}/members")) for org in ws.api.organizations]
     stations = [sum(1 for (listed, _) in station_listing(ws) if listed == org) for org in ws.api.organizations]
