@@ -30,6 +30,7 @@ from orchestration.warehouse import warehouse_writer
 from pipelines.destinations import Destination
 from pipelines.load import PIPELINE_NAME, SCHEMA_CONTRACT, build_source, listings_of, make_pipeline
 from pipelines.load_step import mark_deleted, root_cause
+from pipelines.newest_versions import merge_newest_sessions
 from sources.wirelane import source as wirelane
 
 API_POOL = "wirelane_api"  # a Dagster concurrency pool: caps how many loads call the API at once
@@ -104,6 +105,7 @@ def load_organization(
             warehouse_writer(destination, context.log),
         ):
             pipeline = organization_pipeline(destination, organization)
+            merge_newest_sessions(source, pipeline)
             try:
                 events = list(
                     dagster_dlt.run(

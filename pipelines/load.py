@@ -22,6 +22,7 @@ from dlt.common.storages import LoadStorage, NormalizeStorage
 from dlt.common.storages.load_package import TPackageJobState
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from pipelines import newest_versions
 from pipelines.destinations import Destination
 from pipelines.load_step import (
     DEFAULT_DATASET,
@@ -154,6 +155,7 @@ def extract(
                 pipeline = make_pipeline(destination, dataset)
         else:
             pipeline = _finish_interrupted_load(pipeline, options, destination, dataset)
+        newest_versions.merge_newest_sessions(source, pipeline)
         with dlt_signals.intercepted_signals():
             if pipeline.config.restore_from_destination:
                 pipeline.sync_destination()  # what `run` does first: state and schema from the warehouse
