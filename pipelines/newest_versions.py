@@ -57,6 +57,9 @@ def merge_newest_sessions(source: Any, pipeline: dlt.Pipeline) -> None:
         # dlt formats the filter (with nothing): braces in a dataset's name must stay braces
         "source_filter": condition.replace("{", "{{").replace("}", "}}"),
     }
+    # dlt's sort for its own dedup, which the filter replaces: set to nothing (not left out, which
+    # would keep a stored schema's), else dlt warns on every load that it is ignored
+    unsorted = {VERSION: {"name": VERSION, "dedup_sort": None}}
     for name in SESSION_RESOURCES:
         if name in source.resources:
-            source.resources[name].apply_hints(write_disposition=disposition)
+            source.resources[name].apply_hints(write_disposition=disposition, columns=unsorted)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,9 +60,14 @@ def load_twice(pipeline: dlt.Pipeline, filtered: bool) -> list[tuple[Any, ...]]:
         return sorted(tuple(row) for row in loaded)
 
 
-def assert_newest_versions(pipeline: dlt.Pipeline, control: dlt.Pipeline) -> None:
-    loaded = load_twice(pipeline, filtered=True)
+def assert_newest_versions(pipeline: dlt.Pipeline, control: dlt.Pipeline, caplog: pytest.LogCaptureFixture) -> None:
+    # the first load as an earlier version of the pipeline left it: dlt's dedup, sorted
+    pipeline.run(sessions_source(FIRST))
+    assert pipeline.default_schema.tables["sessions"]["columns"]["update_date"].get("dedup_sort") == "desc"
+    with caplog.at_level(logging.WARNING):
+        loaded = load_twice(pipeline, filtered=True)
     assert pipeline.default_schema.tables["sessions"].get("x-stage-data-deduplicated") is True, "dlt's dedup is off"
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING], "dlt warns of nothing"
     ids = [session_id for session_id, _ in loaded]
     assert sorted(ids) == ["s1", "s2", "s3", "s4"], "one row per session, untouched ones kept"
     kwh = dict(loaded)
@@ -72,18 +78,20 @@ def assert_newest_versions(pipeline: dlt.Pipeline, control: dlt.Pipeline) -> Non
     assert {k: v for k, v in kwh.items() if k != "s2"} == {k: v for k, v in expected.items() if k != "s2"}
 
 
-def test_the_newest_version_wins_on_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_newest_version_wins_on_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
 
     def pipeline(name: str) -> dlt.Pipeline:
         target = dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb"))
         return dlt.pipeline(pipeline_name=name, destination=target, dataset_name="wirelane_raw")
 
-    assert_newest_versions(pipeline("filtered"), pipeline("control"))
+    assert_newest_versions(pipeline("filtered"), pipeline("control"), caplog)
 
 
 def test_the_newest_version_wins_on_postgres(
-    tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
     suffix = uuid.uuid4().hex[:8]
@@ -93,7 +101,7 @@ def test_the_newest_version_wins_on_postgres(
         target = dlt.destinations.postgres(postgres.dsn, staging_dataset_name_layout=f"%s_stage_{name}")
         return dlt.pipeline(pipeline_name=name, destination=target, dataset_name=f"newest_{name}_{suffix}")
 
-    assert_newest_versions(pipeline("filtered"), pipeline("control"))
+    assert_newest_versions(pipeline("filtered"), pipeline("control"), caplog)
 
 
 def test_sessions_read_twice_while_pages_shift_are_loaded_once(
