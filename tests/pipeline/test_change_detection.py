@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from dlt.common import json
 
 from pipelines import load
-from sources.wirelane import source
+from sources.wirelane import changes, source
 from sources.wirelane.statuses import without_status
 from tests.pipeline.api_equality import (
     LOADED_CONNECTOR_STATUSES,
@@ -202,3 +204,53 @@ def test_a_sweep_reads_member_and_station_listings_in_short_pages(
     }
     assert between == {operation: len(ws.api.organizations) for operation in listings}
     assert_equal(duckdb_fetch(str(ws.duckdb_file)), ws.api)
+
+
+def _state_file() -> Path:
+    return Path(load.make_pipeline("duckdb").working_dir) / "state.json"
+
+
+def _fingerprints(state: JSON) -> dict[str, dict[str, Any]]:
+    resources = state["sources"]["wirelane"]["resources"]
+    return {table: value["fingerprints"] for table, value in resources.items() if "fingerprints" in value}
+
+
+def test_fingerprints_are_saved_as_one_string_per_organization(ws: Workspace) -> None:
+    """And the dicts an earlier version saved are still read: no sweep after the upgrade."""
+    load.run("duckdb")
+    state = json.typed_loads(_state_file().read_text())
+    saved = _fingerprints(state)
+    assert set(saved) == {
+        "members",
+        "member_payment_methods",
+        "member_subscriptions",
+        "charging_stations",
+        "station_cases",
+        "station_connection_chains",
+        "station_maintenance_windows",
+    }
+    for prints in saved.values():
+        assert set(prints) == set(ws.api.organizations)
+        assert all(isinstance(value, str) and value for value in prints.values())
+    org = ws.api.organizations[0]
+    members = changes.stored_fingerprints(saved["members"][org])
+    assert members.keys() == {str(m["id"]) for m in ws.api.get_all(f"/organizations/id/{org}/members")}
+    for prints in saved.values():  # as the version before saved them
+        for organization, value in prints.items():
+            prints[organization] = changes.stored_fingerprints(value)
+    _state_file().write_text(json.typed_dumps(state))
+    before = detail_requests(ws)
+    load.run("duckdb")
+    assert since(before, ws)["getOrganizationMemberPaymentMethod"] == 0, "read as remembered, not swept"
+    again = _fingerprints(json.typed_loads(_state_file().read_text()))
+    assert {table: {o: changes.stored_fingerprints(v) for o, v in p.items()} for table, p in again.items()} == saved
+    assert all(isinstance(value, str) for prints in again.values() for value in prints.values())
+
+
+def test_fingerprints_round_trip_through_their_string() -> None:
+    rows = {"4508": "62a44bf0e5605759", "DEMO-1700003683": "27f0e4f5b4dbe7ea", "a b": "0123456789abcdef"}
+    saved = changes.Fingerprints(rows).asdict()
+    assert isinstance(saved, str) and changes.stored_fingerprints(saved) == rows
+    assert changes.stored_fingerprints(rows) == rows and changes.stored_fingerprints("") == {}
+    odd = {"x\ny": "0123456789abcdef"}
+    assert changes.Fingerprints(odd).asdict() == odd, "a key no line can hold keeps the dict"

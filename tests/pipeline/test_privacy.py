@@ -108,7 +108,7 @@ def test_member_fingerprints_in_state_are_keyed(workspace: Workspace) -> None:
         "member_subscriptions": lambda m: (m.get("account") or {}).get("account_id"),
     }
     for table, key_of in keys_of.items():
-        prints = resources[table]["fingerprints"][org]
+        prints = changes.stored_fingerprints(resources[table]["fingerprints"][org])
         by_key = {key: m for m in listed if (key := key_of(m))}
         assert prints and prints.keys() == by_key.keys(), table
         for record_key, digest in prints.items():
