@@ -42,7 +42,7 @@ DEFAULT_DATASET = "wirelane_raw"
 # (the load step alone from a 1,000,000-session package: 522 MiB and 11.9 s at 256MB, 446 MiB
 # and 13.0 s at 160MB). The same load step on 2 threads runs out at 96MB and passes at 112MB
 # (dlt's own deduplication ran out at 128MB: pipelines/newest_versions.py); a whole run of
-# 1,000,000 ran out once in three at 128MB, when load jobs met, so 160MB keeps a margin.
+# 1,000,000 ran out once in four at 128MB, when load jobs met, so 160MB keeps a margin.
 DUCKDB_MB_PER_THREAD = 80
 DUCKDB_MIN_MB = 160
 DUCKDB_DESTINATION = dlt.destinations.duckdb().destination_type
