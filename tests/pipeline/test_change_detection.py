@@ -9,6 +9,7 @@ leave the warehouse equal to the API (the statuses written from the listing).
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,12 @@ def test_fingerprints_round_trip_through_their_string() -> None:
     assert changes.stored_fingerprints(rows) == rows and changes.stored_fingerprints("") == {}
     odd = {"x\ny": "0123456789abcdef"}
     assert changes.Fingerprints(odd).asdict() == odd, "a key no line can hold keeps the dict"
+
+
+def test_fingerprints_come_back_from_the_warehouse(ws: Workspace) -> None:
+    """A fresh container: dlt restores the state from the warehouse's state row, strings and all."""
+    load.run("duckdb")
+    shutil.rmtree(load.make_pipeline("duckdb").working_dir)
+    before = detail_requests(ws)
+    load.run("duckdb")
+    assert since(before, ws)["getOrganizationMemberPaymentMethod"] == 0, "no sweep: the fingerprints came back"
