@@ -24,6 +24,10 @@ from __future__ import annotations
 from typing import Any
 
 import dlt
+from dlt.dataset.utils import get_destination_clients
+from dlt.destinations.sql_client import WithSqlClient
+
+from sources.wirelane.errors import WirelaneConfigError
 
 # the resources that write the sessions table: the incremental scan and the refresh by id
 SESSION_RESOURCES = ("sessions", "session")
@@ -45,7 +49,15 @@ def newest_version_filter(staging_table: str, key: str, version: str, row_key: s
 
 def merge_newest_sessions(source: Any, pipeline: dlt.Pipeline) -> None:
     """Sets the sessions' merge to take the staged rows as deduplicated, through the filter."""
-    client = pipeline.sql_client()  # builds names only; no connection is opened
+    # the client dlt's load would make, built for names only (no connection is opened); with the
+    # source's schema, as `pipeline.sql_client()` would make up one named after the pipeline,
+    # which Dagster's `wirelane_<ORGANIZATION>` is not a valid name for
+    job_client, _ = get_destination_clients(
+        source.schema, destination=pipeline.destination, destination_dataset_name=pipeline.dataset_name
+    )
+    if not isinstance(job_client, WithSqlClient):
+        raise WirelaneConfigError(f"the destination {pipeline.destination.destination_name} has no SQL to merge in")
+    client = job_client.sql_client
     with client.with_staging_dataset():
         staging_table = client.make_qualified_table_name(SESSION_TABLE)
     escape = client.escape_column_name
