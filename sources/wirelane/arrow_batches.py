@@ -31,6 +31,7 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from sources.wirelane.records import API_TIMESTAMP, EXACT_KEYS, TIMESTAMP_KEYS
 
 DECIMAL = pa.decimal128(38, 9)  # dlt's default precision and scale for `decimal`
+DECIMAL_LIMIT = 10.0 ** (DECIMAL.precision - DECIMAL.scale)  # the first value it cannot hold
 # records.API_TIMESTAMP for Arrow's RE2: ASCII digits, and no newline before the end
 API_TIMESTAMP_RE2 = API_TIMESTAMP.pattern.replace(r"\d", "[0-9]")
 _NAMING = NamingConvention()
@@ -67,6 +68,11 @@ def _typed(key: str, array: pa.Array) -> pa.Array:
     if key in EXACT_KEYS and pa.types.is_integer(kind):
         return pc.cast(array, DECIMAL)
     if key in EXACT_KEYS and pa.types.is_floating(kind):
+        largest = pc.max(pc.abs(array)).as_py()
+        if largest is not None and largest >= DECIMAL_LIMIT:
+            # Arrow's cast wraps such a value round instead of refusing it (3.4e29 became
+            # 3.4e20); the dict path keeps it as the Decimal it is
+            raise NotTabular(key)
         # the float's shortest repr is the number as the API wrote it: exact, like Decimal(repr(x))
         return pc.cast(pc.cast(array, pa.string()), DECIMAL)
     if key in TIMESTAMP_KEYS and pa.types.is_string(kind):

@@ -103,6 +103,8 @@ def assert_same_rows(page: list[dict[str, Any]]) -> bool:
 
 @settings(max_examples=300, deadline=None)
 @given(pages())
+# beyond decimal(38,9): Arrow's cast wrapped it round (found by this test in CI)
+@example([{"actual_end": {"activation_date": {"amount": 3.402823672612209e29}}}])
 def test_a_page_on_the_arrow_path_holds_what_the_dict_path_would(page: list[dict[str, Any]]) -> None:
     assert_same_rows(page)
 
