@@ -159,9 +159,7 @@ class DetailPlan:
         store: dict[str, Any] = self.state.get("fingerprints", {})
         if org not in store:
             return
-        if not isinstance(store[org], Fingerprints):
-            store[org] = Fingerprints(stored_fingerprints(store[org]))
-        prints = store[org].rows
+        store[org] = Fingerprints(prints := stored_fingerprints(store[org]))
         for key in prints.keys() - listed:
             del prints[key]
 
