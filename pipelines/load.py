@@ -187,7 +187,7 @@ def listings_of(source: Any) -> Listings:
     return Listings(
         selected=frozenset(source.selected_resources),
         organizations=wirelane.last_organizations(),
-        runs=changes.runs(),
+        runs={table: run.settled() for table, run in changes.runs().items()},
         statuses=statuses.listed(),
     )
 

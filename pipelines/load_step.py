@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Set
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from pipelines.destinations import DEFAULT_DUCKDB_FILE, Destination
 from pipelines.webhooks import drain
 from sources.wirelane import changes, statuses, tables
 from sources.wirelane.errors import WirelaneConfigError, WirelaneError
+from sources.wirelane.keysets import KeySet
 
 PIPELINE_NAME = "wirelane"
 # Not "wirelane": DuckDB names the catalog of wirelane.duckdb "wirelane", and a schema of the
@@ -104,7 +106,7 @@ class Listings:
 
     selected: frozenset[str]
     organizations: list[str]
-    runs: dict[str, changes.DetailRun]
+    runs: dict[str, changes.SettledRun]
     statuses: list[statuses.ConnectorStatus]
 
 
@@ -236,7 +238,7 @@ def mark_deleted(pipeline: dlt.Pipeline, info: LoadInfo, listings: Listings) -> 
     if not orgs:
         return
     runs = listings.runs
-    listed_stations = runs.get("charging_stations", changes.DetailRun()).listed
+    listed_stations = runs.get("charging_stations", changes.SettledRun()).listed
     station_lists = [name for name in tables.STATION_LIST_TABLES if name in listings.selected and name in existing]
     with pipeline.sql_client() as client:
         marker = _DeletionMarker(client, load_id)
@@ -244,7 +246,7 @@ def mark_deleted(pipeline: dlt.Pipeline, info: LoadInfo, listings: Listings) -> 
             for org, listed in listed_stations.items():
                 marker.drop_unlisted(table, org, "station_id", listed)
         for table in selected:
-            run = runs.get(table, changes.DetailRun())
+            run = runs.get(table, changes.SettledRun())
             for org in orgs:
                 if table in ("members", "charging_stations"):
                     if org in run.listed:  # listed in full by this run
@@ -253,7 +255,7 @@ def mark_deleted(pipeline: dlt.Pipeline, info: LoadInfo, listings: Listings) -> 
                     if org in run.swept:
                         marker.older_loads(table, org)
                     else:
-                        marker.older_loads(table, org, "account_id", run.fetched.get(org, set()))
+                        marker.older_loads(table, org, "account_id", run.fetched.get(org, KeySet()))
                     if "members" in selected:
                         marker.without_member(table, org)
 
@@ -271,7 +273,7 @@ def _write_listed_statuses(pipeline: dlt.Pipeline, listings: Listings) -> None:
         connector_status.apply(client, listed)
 
 
-def _not_in(key: str, listed: set[str]) -> tuple[str, list[Any]]:
+def _not_in(key: str, listed: Set[str]) -> tuple[str, list[Any]]:
     """The condition and its parameters: the listed keys as one array parameter, unnested on
     both DuckDB and Postgres. One placeholder per key cost DuckDB 0.2 s per 10,000 members to
     bind; the array takes 0.01 s."""
@@ -298,7 +300,7 @@ class _DeletionMarker:
             *args,
         )
 
-    def older_loads(self, table: str, org: str, key: str | None = None, keys: set[str] | None = None) -> None:
+    def older_loads(self, table: str, org: str, key: str | None = None, keys: Set[str] | None = None) -> None:
         """Rows not loaded by this run (of the given keys only, when given)."""
         if key is None or keys is None:
             self._update(table, "_dlt_load_id <> %s", org, self.load_id)
@@ -309,11 +311,11 @@ class _DeletionMarker:
             placeholders = ", ".join(["%s"] * len(chunk))
             self._update(table, f"_dlt_load_id <> %s AND {key} IN ({placeholders})", org, self.load_id, *chunk)
 
-    def not_listed(self, table: str, org: str, key: str, listed: set[str]) -> None:
+    def not_listed(self, table: str, org: str, key: str, listed: Set[str]) -> None:
         condition, keys = _not_in(key, listed)
         self._update(table, condition, org, *keys)
 
-    def drop_unlisted(self, table: str, org: str, key: str, listed: set[str]) -> None:
+    def drop_unlisted(self, table: str, org: str, key: str, listed: Set[str]) -> None:
         condition, keys = _not_in(key, listed)
         qualified = self.client.make_qualified_table_name(table)
         self.client.execute_sql(

@@ -29,6 +29,8 @@ from typing import Any
 import dlt
 import orjson
 
+from sources.wirelane.keysets import KeySet
+
 
 def fingerprint(document: Any, key: bytes = b"") -> str:
     """A short stable digest of a JSON document (key order does not matter); keyed, when the
@@ -71,6 +73,24 @@ class DetailRun:
     swept: set[str] = field(default_factory=set)  # organizations whose records were all read
     fetched: dict[str, set[str]] = field(default_factory=dict)  # organization -> keys read
     listed: dict[str, set[str]] = field(default_factory=dict)  # organization -> keys listed
+
+    def settled(self) -> SettledRun:
+        """The run once its extraction is over: what the load step marks by, held compact."""
+        return SettledRun(
+            swept=frozenset(self.swept),
+            fetched={org: KeySet(keys) for org, keys in self.fetched.items()},
+            listed={org: KeySet(keys) for org, keys in self.listed.items()},
+        )
+
+
+@dataclass(frozen=True)
+class SettledRun:
+    """A `DetailRun` after the extraction, as `pipelines.load_step.Listings` holds it while the
+    load runs (sources/wirelane/keysets.py says why the keys are strings)."""
+
+    swept: frozenset[str] = frozenset()
+    fetched: dict[str, KeySet] = field(default_factory=dict)
+    listed: dict[str, KeySet] = field(default_factory=dict)
 
 
 def detail_run(table: str) -> DetailRun:

@@ -21,7 +21,7 @@ from sources.wirelane.records import parse_timestamp
 VOLATILE_CONNECTOR_KEYS = frozenset({"status", "status_update"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a run holds one per listed connector while it loads
 class ConnectorStatus:
     organization_id: str
     station_id: str  # the station's numeric `id`, as text
