@@ -1,4 +1,4 @@
-"""The settings that keep a run's memory down (pipelines/allocator.py, DuckDB's limit while
+"""The settings that keep a run's memory down (pipelines/allocator.py, DuckDB's limit and its one job at a time while
 loading) or its collector quiet (pipelines/collector.py), and the imports the command line
 refuses (pipelines/import_guard.py): what they default to and that an operator's own settings
 win."""
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import allocator, collector
-from pipelines.load_step import default_duckdb_memory_limit
+from pipelines.load_step import _make_destination, default_duckdb_memory_limit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +24,12 @@ def test_duckdb_gets_80mb_per_thread_and_at_least_160mb() -> None:
     assert default_duckdb_memory_limit(2) == "160MB"
     assert default_duckdb_memory_limit(3) == "240MB"
     assert default_duckdb_memory_limit(16) == "1280MB"
+
+
+def test_duckdb_runs_one_load_job_at_a_time_and_postgres_several() -> None:
+    """Concurrent merges share DuckDB's one memory limit (pipelines/load_step.py)."""
+    assert _make_destination("duckdb").capabilities().loader_parallelism_strategy == "sequential"
+    assert _make_destination("postgres").capabilities().loader_parallelism_strategy is None
 
 
 @pytest.mark.skipif("glibc" not in (os.confstr("CS_GNU_LIBC_VERSION") or ""), reason="glibc's mallopt")
