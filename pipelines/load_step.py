@@ -48,6 +48,17 @@ DEFAULT_DATASET = "wirelane_raw"
 DUCKDB_MB_PER_THREAD = 80
 DUCKDB_MIN_MB = 160
 DUCKDB_DESTINATION = dlt.destinations.duckdb().destination_type
+# Load jobs at once: dlt's default, but one for a big package on DuckDB. There the jobs share
+# one database and its memory limit, and DuckDB runs each on every core anyway: at 3,000,000
+# sessions the members' merges ran out of memory beside the sessions merge and dlt retried
+# them (a whole run logged three retries), and the load step alone from one 3,000,000-session
+# package peaked at 421 and 423 MiB one job at a time against 466 and 473 MiB, in the same
+# time (32.6 against 32.1 s); at 1,000,000, 406 and 410 against 419 and 420 MiB. A small
+# package (an incremental run) gains from overlapping its many small jobs' latencies: at
+# 100,000 sessions one job at a time made the incremental load 0.11 s slower (2.16 s).
+# `load.workers` in the configuration wins either way.
+DLT_LOAD_WORKERS = 20
+SEQUENTIAL_ABOVE_BYTES = 16 * 2**20  # a full load of 100,000 sessions is about 41 MB, 1 % of 1,000,000 about 4
 log = logging.getLogger("wirelane_sync.load")
 
 
@@ -90,13 +101,7 @@ def _make_destination(destination: Destination) -> Any:
         # load step 18.0 -> 12.2 s, its peak unchanged
         settings = {"memory_limit": limit, "preserve_insertion_order": False}
         credentials = DuckDbCredentials(path, global_config=settings)
-        # One load job at a time (dlt runs 20 at once by default): jobs share the one database
-        # and its memory limit, and DuckDB runs each on every core anyway. At 3,000,000
-        # sessions, concurrent merges ran out of DuckDB's memory and dlt retried them (a whole
-        # run logged three such retries); sequential, the load step alone peaked at 421 and 423
-        # MiB against 466 and 473, in the same time (32.6 against 32.1 s); at 1,000,000, 406
-        # and 410 against 419 and 420 MiB. `load.parallelism_strategy` in the configuration wins.
-        target: Any = dlt.destinations.duckdb(credentials=credentials, loader_parallelism_strategy="sequential")
+        target: Any = dlt.destinations.duckdb(credentials=credentials)
     elif destination == "postgres":
         target = dlt.destinations.postgres()
     else:
@@ -140,6 +145,13 @@ class Extracted:
         return round(time.time() - self.started, 2)
 
 
+def load_workers(extracted: Extracted) -> int:
+    """How many load jobs dlt runs at once for `extracted` (see SEQUENTIAL_ABOVE_BYTES)."""
+    if extracted.destination == "duckdb" and extracted.pending_bytes >= SEQUENTIAL_ABOVE_BYTES:
+        return 1
+    return DLT_LOAD_WORKERS
+
+
 def load_extracted(extracted: Extracted) -> RunSummary:
     """The second half of `run`: load the normalized packages, then mark what the listings no
     longer have and write the connector statuses they showed. Needs nothing of the process
@@ -149,7 +161,7 @@ def load_extracted(extracted: Extracted) -> RunSummary:
         pipeline = make_pipeline(extracted.destination, extracted.dataset)
         try:
             with dlt_signals.intercepted_signals():
-                info = pipeline.load(credentials=_load_credentials(pipeline, held))
+                info = pipeline.load(credentials=_load_credentials(pipeline, held), workers=load_workers(extracted))
                 dlt_signals.raise_if_signalled()
             info.raise_on_failed_jobs()
         except PipelineStepFailed as failure:

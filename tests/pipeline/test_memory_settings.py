@@ -1,4 +1,4 @@
-"""The settings that keep a run's memory down (pipelines/allocator.py, DuckDB's limit and its one job at a time while
+"""The settings that keep a run's memory down (pipelines/allocator.py, DuckDB's limit and its load jobs while
 loading) or its collector quiet (pipelines/collector.py), and the imports the command line
 refuses (pipelines/import_guard.py): what they default to and that an operator's own settings
 win."""
@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from pipelines import allocator, collector
-from pipelines.load_step import _make_destination, default_duckdb_memory_limit
+from pipelines.destinations import Destination
+from pipelines.load_step import (
+    DLT_LOAD_WORKERS,
+    SEQUENTIAL_ABOVE_BYTES,
+    Extracted,
+    Listings,
+    default_duckdb_memory_limit,
+    load_workers,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,10 +34,17 @@ def test_duckdb_gets_80mb_per_thread_and_at_least_160mb() -> None:
     assert default_duckdb_memory_limit(16) == "1280MB"
 
 
-def test_duckdb_runs_one_load_job_at_a_time_and_postgres_several() -> None:
-    """Concurrent merges share DuckDB's one memory limit (pipelines/load_step.py)."""
-    assert _make_destination("duckdb").capabilities().loader_parallelism_strategy == "sequential"
-    assert _make_destination("postgres").capabilities().loader_parallelism_strategy is None
+def test_a_big_package_loads_into_duckdb_one_job_at_a_time() -> None:
+    """Concurrent merges share DuckDB's one memory limit; small packages and Postgres keep
+    dlt's parallel jobs (pipelines/load_step.py)."""
+
+    def extracted(destination: Destination, pending_bytes: int) -> Extracted:
+        listings = Listings(frozenset(), [], {}, [])
+        return Extracted(destination, "raw", 0.0, listings, {}, 0, 0, 0, pending_bytes)
+
+    assert load_workers(extracted("duckdb", SEQUENTIAL_ABOVE_BYTES)) == 1
+    assert load_workers(extracted("duckdb", SEQUENTIAL_ABOVE_BYTES - 1)) == DLT_LOAD_WORKERS
+    assert load_workers(extracted("postgres", 10 * SEQUENTIAL_ABOVE_BYTES)) == DLT_LOAD_WORKERS
 
 
 @pytest.mark.skipif("glibc" not in (os.confstr("CS_GNU_LIBC_VERSION") or ""), reason="glibc's mallopt")
