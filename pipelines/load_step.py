@@ -47,6 +47,13 @@ DEFAULT_DATASET = "wirelane_raw"
 # 1,000,000 ran out once in four at 128MB, when load jobs met, so 160MB keeps a margin.
 DUCKDB_MB_PER_THREAD = 80
 DUCKDB_MIN_MB = 160
+# A small package (an incremental run) merges a few thousand rows: DuckDB's pool then mostly
+# caches the big tables it reads. An incremental run at 1,000,000 sessions after a 1 % change,
+# alternating on copies of one warehouse (RSS every 25 ms): 388 to 397 MiB at 160MB, 363 to
+# 367 at 96MB, 339 and 341 at 64MB, 333 and 333 at 48MB (the smallest tried), 4.05 to 4.1 s
+# at 160MB and 96MB alike. Twice the smallest that passed, per thread:
+DUCKDB_SMALL_MB_PER_THREAD = 48
+DUCKDB_SMALL_MIN_MB = 96
 DUCKDB_DESTINATION = dlt.destinations.duckdb().destination_type
 # Load jobs at once: dlt's default, but one for a big package on DuckDB. There the jobs share
 # one database and its memory limit, and DuckDB runs each on every core anyway: at 3,000,000
@@ -58,7 +65,10 @@ DUCKDB_DESTINATION = dlt.destinations.duckdb().destination_type
 # 100,000 sessions one job at a time made the incremental load 0.11 s slower (2.16 s).
 # `load.workers` in the configuration wins either way.
 DLT_LOAD_WORKERS = 20
-SEQUENTIAL_ABOVE_BYTES = 16 * 2**20  # a full load of 100,000 sessions is about 41 MB, 1 % of 1,000,000 about 4
+# From this much normalized data a package is big: one job at a time and DuckDB's full limit;
+# below, dlt's parallel jobs and the small limit (a full load of 100,000 sessions is about 41
+# MB, 1 % of 1,000,000 about 4).
+BIG_PACKAGE_BYTES = 16 * 2**20
 log = logging.getLogger("wirelane_sync.load")
 
 
@@ -85,9 +95,13 @@ def make_pipeline(destination: Destination, dataset: str = DEFAULT_DATASET) -> d
         return dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=target, dataset_name=dataset)
 
 
-def default_duckdb_memory_limit(threads: int | None = None) -> str:
-    """80MB per thread DuckDB runs (one per core), at least 160MB."""
-    return f"{max(DUCKDB_MIN_MB, DUCKDB_MB_PER_THREAD * (threads or os.cpu_count() or 1))}MB"
+def default_duckdb_memory_limit(threads: int | None = None, small: bool = False) -> str:
+    """80MB per thread DuckDB runs (one per core), at least 160MB; for a small package 48MB
+    per thread, at least 96MB."""
+    per_thread, least = (
+        (DUCKDB_SMALL_MB_PER_THREAD, DUCKDB_SMALL_MIN_MB) if small else (DUCKDB_MB_PER_THREAD, DUCKDB_MIN_MB)
+    )
+    return f"{max(least, per_thread * (threads or os.cpu_count() or 1))}MB"
 
 
 def _make_destination(destination: Destination) -> Any:
@@ -146,10 +160,18 @@ class Extracted:
 
 
 def load_workers(extracted: Extracted) -> int:
-    """How many load jobs dlt runs at once for `extracted` (see SEQUENTIAL_ABOVE_BYTES)."""
-    if extracted.destination == "duckdb" and extracted.pending_bytes >= SEQUENTIAL_ABOVE_BYTES:
+    """How many load jobs dlt runs at once for `extracted` (see DLT_LOAD_WORKERS)."""
+    if extracted.destination == "duckdb" and extracted.pending_bytes >= BIG_PACKAGE_BYTES:
         return 1
     return DLT_LOAD_WORKERS
+
+
+def load_memory_limit(extracted: Extracted) -> str | None:
+    """DuckDB's memory limit for loading `extracted` when it differs from the destination's:
+    the small one for a small package, unless `destination.duckdb.memory_limit` says."""
+    if extracted.pending_bytes >= BIG_PACKAGE_BYTES or dlt.config.get("destination.duckdb.memory_limit", str):
+        return None
+    return default_duckdb_memory_limit(small=True)
 
 
 def load_extracted(extracted: Extracted) -> RunSummary:
@@ -161,7 +183,9 @@ def load_extracted(extracted: Extracted) -> RunSummary:
         pipeline = make_pipeline(extracted.destination, extracted.dataset)
         try:
             with dlt_signals.intercepted_signals():
-                info = pipeline.load(credentials=_load_credentials(pipeline, held), workers=load_workers(extracted))
+                info = pipeline.load(
+                    credentials=_load_credentials(pipeline, held, extracted), workers=load_workers(extracted)
+                )
                 dlt_signals.raise_if_signalled()
             info.raise_on_failed_jobs()
         except PipelineStepFailed as failure:
@@ -209,7 +233,7 @@ def step_failed(failure: PipelineStepFailed, pipeline: dlt.Pipeline) -> BaseExce
     return root_cause(failure)
 
 
-def _load_credentials(pipeline: dlt.Pipeline, held: ExitStack) -> Any:
+def _load_credentials(pipeline: dlt.Pipeline, held: ExitStack, extracted: Extracted) -> Any:
     """On DuckDB, one connection for the load step and the deletion marks after it, opened
     once the API has been read; elsewhere dlt's own.
 
@@ -224,6 +248,8 @@ def _load_credentials(pipeline: dlt.Pipeline, held: ExitStack) -> Any:
     resolved = pipeline.destination_client().config.credentials  # the file and its settings
     assert isinstance(resolved, DuckDbCredentials)
     settings = dict(resolved.global_config or {})
+    if limit := load_memory_limit(extracted):
+        settings["memory_limit"] = limit
     return held.enter_context(duckdb.connect(resolved.database, config=settings))
 
 

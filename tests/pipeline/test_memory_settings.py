@@ -16,11 +16,12 @@ import pytest
 from pipelines import allocator, collector
 from pipelines.destinations import Destination
 from pipelines.load_step import (
+    BIG_PACKAGE_BYTES,
     DLT_LOAD_WORKERS,
-    SEQUENTIAL_ABOVE_BYTES,
     Extracted,
     Listings,
     default_duckdb_memory_limit,
+    load_memory_limit,
     load_workers,
 )
 
@@ -32,19 +33,30 @@ def test_duckdb_gets_80mb_per_thread_and_at_least_160mb() -> None:
     assert default_duckdb_memory_limit(2) == "160MB"
     assert default_duckdb_memory_limit(3) == "240MB"
     assert default_duckdb_memory_limit(16) == "1280MB"
+    assert default_duckdb_memory_limit(2, small=True) == "96MB"
+    assert default_duckdb_memory_limit(4, small=True) == "192MB"
+
+
+def _extracted(destination: Destination, pending_bytes: int) -> Extracted:
+    return Extracted(destination, "raw", 0.0, Listings(frozenset(), [], {}, []), {}, 0, 0, 0, pending_bytes)
 
 
 def test_a_big_package_loads_into_duckdb_one_job_at_a_time() -> None:
     """Concurrent merges share DuckDB's one memory limit; small packages and Postgres keep
     dlt's parallel jobs (pipelines/load_step.py)."""
+    assert load_workers(_extracted("duckdb", BIG_PACKAGE_BYTES)) == 1
+    assert load_workers(_extracted("duckdb", BIG_PACKAGE_BYTES - 1)) == DLT_LOAD_WORKERS
+    assert load_workers(_extracted("postgres", 10 * BIG_PACKAGE_BYTES)) == DLT_LOAD_WORKERS
 
-    def extracted(destination: Destination, pending_bytes: int) -> Extracted:
-        listings = Listings(frozenset(), [], {}, [])
-        return Extracted(destination, "raw", 0.0, listings, {}, 0, 0, 0, pending_bytes)
 
-    assert load_workers(extracted("duckdb", SEQUENTIAL_ABOVE_BYTES)) == 1
-    assert load_workers(extracted("duckdb", SEQUENTIAL_ABOVE_BYTES - 1)) == DLT_LOAD_WORKERS
-    assert load_workers(extracted("postgres", 10 * SEQUENTIAL_ABOVE_BYTES)) == DLT_LOAD_WORKERS
+def test_a_small_package_loads_with_the_small_limit_unless_the_operator_set_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DESTINATION__DUCKDB__MEMORY_LIMIT", raising=False)
+    assert load_memory_limit(_extracted("duckdb", BIG_PACKAGE_BYTES - 1)) == default_duckdb_memory_limit(small=True)
+    assert load_memory_limit(_extracted("duckdb", BIG_PACKAGE_BYTES)) is None  # the destination's own
+    monkeypatch.setenv("DESTINATION__DUCKDB__MEMORY_LIMIT", "1GB")
+    assert load_memory_limit(_extracted("duckdb", 1)) is None
 
 
 @pytest.mark.skipif("glibc" not in (os.confstr("CS_GNU_LIBC_VERSION") or ""), reason="glibc's mallopt")
