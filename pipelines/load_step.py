@@ -169,7 +169,9 @@ def load_workers(extracted: Extracted) -> int:
 def load_memory_limit(extracted: Extracted) -> str | None:
     """DuckDB's memory limit for loading `extracted` when it differs from the destination's:
     the small one for a small package, unless `destination.duckdb.memory_limit` says."""
-    if extracted.pending_bytes >= BIG_PACKAGE_BYTES or dlt.config.get("destination.duckdb.memory_limit", str):
+    if extracted.destination != "duckdb" or extracted.pending_bytes >= BIG_PACKAGE_BYTES:
+        return None
+    if dlt.config.get("destination.duckdb.memory_limit", str):
         return None
     return default_duckdb_memory_limit(small=True)
 

@@ -55,6 +55,7 @@ def test_a_small_package_loads_with_the_small_limit_unless_the_operator_set_one(
     monkeypatch.delenv("DESTINATION__DUCKDB__MEMORY_LIMIT", raising=False)
     assert load_memory_limit(_extracted("duckdb", BIG_PACKAGE_BYTES - 1)) == default_duckdb_memory_limit(small=True)
     assert load_memory_limit(_extracted("duckdb", BIG_PACKAGE_BYTES)) is None  # the destination's own
+    assert load_memory_limit(_extracted("postgres", 1)) is None
     monkeypatch.setenv("DESTINATION__DUCKDB__MEMORY_LIMIT", "1GB")
     assert load_memory_limit(_extracted("duckdb", 1)) is None
 
