@@ -104,12 +104,17 @@ def default_duckdb_memory_limit(threads: int | None = None, small: bool = False)
     return f"{max(least, per_thread * (threads or os.cpu_count() or 1))}MB"
 
 
+def configured_duckdb_memory_limit() -> str | None:
+    """`destination.duckdb.memory_limit` as the operator set it: it wins over every default."""
+    return dlt.config.get("destination.duckdb.memory_limit", str) or None
+
+
 def _make_destination(destination: Destination) -> Any:
     if destination == "duckdb":
         path = dlt.config.get("destination.duckdb.credentials", str) or DEFAULT_DUCKDB_FILE
         # DuckDB takes 80 % of RAM by default and merges a big first load in memory; capped, it
         # spills to disk instead (300,000 sessions: the load's peak RSS 846 -> 509 MiB)
-        limit = dlt.config.get("destination.duckdb.memory_limit", str) or default_duckdb_memory_limit()
+        limit = configured_duckdb_memory_limit() or default_duckdb_memory_limit()
         # nothing here reads rows in the order they were written (dlt's merge orders by its
         # own keys), and DuckDB copies in parallel without keeping it: the 1,000,000-session
         # load step 18.0 -> 12.2 s, its peak unchanged
@@ -158,20 +163,21 @@ class Extracted:
     def seconds(self) -> float:
         return round(time.time() - self.started, 2)
 
+    @property
+    def big(self) -> bool:
+        """Whether the load is big (BIG_PACKAGE_BYTES): one job at a time on DuckDB's full limit."""
+        return self.pending_bytes >= BIG_PACKAGE_BYTES
+
 
 def load_workers(extracted: Extracted) -> int:
     """How many load jobs dlt runs at once for `extracted` (see DLT_LOAD_WORKERS)."""
-    if extracted.destination == "duckdb" and extracted.pending_bytes >= BIG_PACKAGE_BYTES:
-        return 1
-    return DLT_LOAD_WORKERS
+    return 1 if extracted.destination == "duckdb" and extracted.big else DLT_LOAD_WORKERS
 
 
 def load_memory_limit(extracted: Extracted) -> str | None:
     """DuckDB's memory limit for loading `extracted` when it differs from the destination's:
     the small one for a small package, unless `destination.duckdb.memory_limit` says."""
-    if extracted.destination != "duckdb" or extracted.pending_bytes >= BIG_PACKAGE_BYTES:
-        return None
-    if dlt.config.get("destination.duckdb.memory_limit", str):
+    if extracted.destination != "duckdb" or extracted.big or configured_duckdb_memory_limit():
         return None
     return default_duckdb_memory_limit(small=True)
 
