@@ -32,6 +32,7 @@ from sources.wirelane.arrow_batches import NotTabular, Page, page_table, read_pa
 from sources.wirelane.auth import OAuthSettings, WirelaneAuth
 from sources.wirelane.client import ClientSettings, WirelaneClient
 from sources.wirelane.errors import WirelaneConfigError
+from sources.wirelane.keysets import KeySet
 from sources.wirelane.privacy import PERSONAL_FIELDS, Pseudonymizer, build_pseudonymizer
 from sources.wirelane.records import parse_timestamp, shape
 from sources.wirelane.tables import SOFT_DELETE_COLUMNS
@@ -278,17 +279,18 @@ def _members(
         table picks are shaped and pseudonymized (all 20,000 took 0.45 s of every run)."""
         listed = changes.detail_run("members").listed
         for org in orgs:
-            listed[org] = set()
+            listed[org] = keys = set[str]()
             accounts: set[str] = set()
             path = f"{ORG.format(organizationId=org)}/members"
             page_size = _listing_page_size(client, any(p.sweeps(org) for p in (plan, *account_plans)))
             for page in client.pages(path, template=f"{ORG}/members", page_size=page_size):
-                listed[org].update(str(member["id"]) for member in page)
+                keys.update(str(member["id"]) for member in page)
                 accounts.update(account for member in page if (account := _account_id(member)))
                 yield [{"organization_id": org, "listed": m, "digest": privacy.fingerprint(m)} for m in page]
-            plan.forget_unlisted(org, listed[org])
+            plan.forget_unlisted(org, keys)
             for account_plan in account_plans:
                 account_plan.forget_unlisted(org, accounts)
+            listed[org] = KeySet(keys)  # held compact from here to the load step
 
     plan = changes.DetailPlan("members", refresh_h)
 
@@ -680,7 +682,7 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
         not loaded itself."""
         listed = changes.detail_run("charging_stations").listed
         for org in orgs:
-            listed[org] = set()
+            listed[org] = keys = set[str]()
             base = ORG.format(organizationId=org)
             for page in client.pages(
                 f"{base}/stations",
@@ -688,12 +690,13 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
                 template=f"{ORG}/stations",
                 page_size=_listing_page_size(client, any(p.sweeps(org) for p in plans)),
             ):
-                listed[org].update(str(station["id"]) for station in page)
+                keys.update(str(station["id"]) for station in page)
                 for station in page:
                     statuses.record(statuses.listed_statuses(org, station))
                 yield [{"organization_id": org, "listed": station} for station in page]
             for plan in plans:
-                plan.forget_unlisted(org, listed[org])
+                plan.forget_unlisted(org, keys)
+            listed[org] = KeySet(keys)  # held compact from here to the load step
 
     plan = changes.DetailPlan("charging_stations", refresh_h)
     plans.append(plan)

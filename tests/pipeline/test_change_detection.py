@@ -216,45 +216,50 @@ def _fingerprints(state: JSON) -> dict[str, dict[str, Any]]:
     return {table: value["fingerprints"] for table, value in resources.items() if "fingerprints" in value}
 
 
-def test_fingerprints_are_saved_as_one_string_per_organization(ws: Workspace) -> None:
-    """And the dicts an earlier version saved are still read: no sweep after the upgrade."""
+def _listed_keys(ws: Workspace, org: str) -> dict[str, set[str]]:
+    """Each detail table's record keys as the organization's listings show them."""
+    members = ws.api.get_all(f"/organizations/id/{org}/members")
+    accounts = {account for m in members if (account := (m.get("account") or {}).get("account_id"))}
+    stations = {str(s["id"]) for s in ws.api.get_all(f"/organizations/id/{org}/stations", {"include_roaming": "true"})}
+    return {
+        "members": {str(m["id"]) for m in members},
+        "member_payment_methods": accounts,
+        "member_subscriptions": accounts,
+        "charging_stations": stations,
+        "station_cases": stations,
+        "station_connection_chains": stations,
+        "station_maintenance_windows": stations,
+    }
+
+
+def test_fingerprints_are_saved_as_one_compact_string_per_organization(ws: Workspace) -> None:
+    """The state holds no record key in clear, only digests; and both forms an earlier version
+    saved (`digest key` lines, and before them a dict) are still read: no sweep after an upgrade."""
     load.run("duckdb")
     state = json.typed_loads(_state_file().read_text())
     saved = _fingerprints(state)
-    assert set(saved) == {
-        "members",
-        "member_payment_methods",
-        "member_subscriptions",
-        "charging_stations",
-        "station_cases",
-        "station_connection_chains",
-        "station_maintenance_windows",
-    }
-    for prints in saved.values():
+    assert set(saved) == set(_listed_keys(ws, ws.api.organizations[0]))
+    earlier: dict[str, dict[str, int]] = {}
+    for table, prints in saved.items():
         assert set(prints) == set(ws.api.organizations)
-        assert all(isinstance(value, str) and value for value in prints.values())
-    org = ws.api.organizations[0]
-    members = changes.stored_fingerprints(saved["members"][org])
-    assert members.keys() == {str(m["id"]) for m in ws.api.get_all(f"/organizations/id/{org}/members")}
-    for prints in saved.values():  # as the version before saved them
-        for organization, value in prints.items():
-            prints[organization] = changes.stored_fingerprints(value)
+        for org, value in prints.items():
+            assert isinstance(value, str) and value.startswith(changes.COMPACT)
+            keys = _listed_keys(ws, org)[table]
+            assert not any(key in value for key in keys if len(key) > 6), "no key in clear"
+            remembered = changes.stored_fingerprints(value)
+            by_digest = {changes.key_digest(key): key for key in keys}
+            assert remembered.keys() == by_digest.keys(), (table, org)
+            as_before = {by_digest[key]: f"{digest:016x}" for key, digest in remembered.items()}
+            lines = "\n".join(f"{digest} {key}" for key, digest in as_before.items())
+            prints[org] = as_before if table.startswith("station") else lines  # as the versions before saved them
+            earlier.setdefault(table, {})[org] = len(remembered)
     _state_file().write_text(json.typed_dumps(state))
     before = detail_requests(ws)
     load.run("duckdb")
-    assert since(before, ws)["getOrganizationMemberPaymentMethod"] == 0, "read as remembered, not swept"
+    assert set(since(before, ws).values()) == {0}, "read as remembered: nothing changed, nothing swept"
     again = _fingerprints(json.typed_loads(_state_file().read_text()))
-    assert {table: {o: changes.stored_fingerprints(v) for o, v in p.items()} for table, p in again.items()} == saved
-    assert all(isinstance(value, str) for prints in again.values() for value in prints.values())
-
-
-def test_fingerprints_round_trip_through_their_string() -> None:
-    rows = {"4508": "62a44bf0e5605759", "DEMO-1700003683": "27f0e4f5b4dbe7ea", "a b": "0123456789abcdef"}
-    saved = changes.Fingerprints(rows).asdict()
-    assert isinstance(saved, str) and changes.stored_fingerprints(saved) == rows
-    assert changes.stored_fingerprints(rows) == rows and changes.stored_fingerprints("") == {}
-    odd = {"x\ny": "0123456789abcdef"}
-    assert changes.Fingerprints(odd).asdict() == odd, "a key no line can hold keeps the dict"
+    assert {t: {o: len(changes.stored_fingerprints(v)) for o, v in p.items()} for t, p in again.items()} == earlier
+    assert all(value.startswith(changes.COMPACT) for prints in again.values() for value in prints.values())
 
 
 def test_fingerprints_come_back_from_the_warehouse(ws: Workspace) -> None:
