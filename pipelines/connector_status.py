@@ -10,36 +10,59 @@ alike (identifiers from our schema, values as parameters).
 Only the listed statuses that differ from the loaded ones are sent: a 1 % change at 3,000
 stations moves about 1,300 of 10,000 connectors, and sending them all took 20 statements
 (0.4 s) of every run. The comparison reads the warehouse, not a memory of the last run, so
-the write stays idempotent and free of state."""
+the write stays idempotent and free of state. It reads the loaded connectors in batches into a
+set of 16-byte digests of their row: as a dict of tuples they took 13 MB at 3,000,000
+sessions, at the end of the load, when DuckDB's pool is at its fullest."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from sources.wirelane.statuses import ConnectorStatus
 
 STATIONS = "charging_stations"
 CONNECTORS = "charging_stations__connectors"
 CHUNK = 500  # rows per statement: 2,500 parameters
+FETCH = 5_000  # loaded connectors read at a time
 
 
-def apply(client: Any, listed: list[ConnectorStatus]) -> None:
+def row_digest(org: str, station: str, evse: str, status: str | None, updated: datetime | None) -> bytes:
+    """One connector's status as a digest: equal for the same instant in any time zone. Two
+    different rows share one with a chance of one in 2**128."""
+    instant = None if updated is None else updated.astimezone(UTC).isoformat()
+    return hashlib.blake2b(orjson.dumps([org, station, evse, status, instant]), digest_size=16).digest()
+
+
+def loaded_digests(client: Any) -> set[bytes]:
+    """The digest of every loaded connector's status, read `FETCH` rows at a time."""
+    stations = client.make_qualified_table_name(STATIONS)
+    connectors = client.make_qualified_table_name(CONNECTORS)
+    found: set[bytes] = set()
+    with client.execute_query(
+        f"SELECT s.organization_id, CAST(s.id AS VARCHAR), c.evseid, c.status, c.status_update "  # noqa: S608
+        f"FROM {connectors} AS c JOIN {stations} AS s ON c._dlt_parent_id = s._dlt_id"
+    ) as cursor:
+        while rows := cursor.fetchmany(FETCH):
+            found.update(row_digest(*row) for row in rows)
+    return found
+
+
+def apply(client: Any, statuses: Iterable[ConnectorStatus]) -> None:
     """`client` is an open dlt SQL client of the dataset that holds both tables."""
     stations = client.make_qualified_table_name(STATIONS)
     connectors = client.make_qualified_table_name(CONNECTORS)
-    loaded = {
-        (org, station, evse): (status, updated)
-        for org, station, evse, status, updated in client.execute_sql(
-            f"SELECT s.organization_id, CAST(s.id AS VARCHAR), c.evseid, c.status, c.status_update "  # noqa: S608
-            f"FROM {connectors} AS c JOIN {stations} AS s ON c._dlt_parent_id = s._dlt_id"
-        )
-        or ()
-    }
+    loaded = loaded_digests(client)
     listed = [
         one
-        for one in listed
-        if loaded.get((one.organization_id, one.station_id, one.evse_id)) != (one.status, one.updated_at)
+        for one in statuses
+        if row_digest(one.organization_id, one.station_id, one.evse_id, one.status, one.updated_at) not in loaded
     ]
+    del loaded
     for start in range(0, len(listed), CHUNK):
         chunk = listed[start : start + CHUNK]
         rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))

@@ -137,7 +137,7 @@ class Listings:
     selected: frozenset[str]
     organizations: list[str]
     runs: dict[str, changes.SettledRun]
-    statuses: list[statuses.ConnectorStatus]
+    statuses: statuses.ListedStatuses
 
 
 @dataclass

@@ -691,8 +691,7 @@ def _stations(client: WirelaneClient, orgs: list[str], refresh_h: float) -> list
                 page_size=_listing_page_size(client, any(p.sweeps(org) for p in plans)),
             ):
                 keys.update(str(station["id"]) for station in page)
-                for station in page:
-                    statuses.record(statuses.listed_statuses(org, station))
+                statuses.record([one for station in page for one in statuses.listed_statuses(org, station)])
                 yield [{"organization_id": org, "listed": station} for station in page]
             for plan in plans:
                 plan.forget_unlisted(org, keys)

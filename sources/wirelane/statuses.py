@@ -8,13 +8,22 @@ connectors' status changed (changes.DetailPlan over `without_status`), and the s
 listing showed are written onto the loaded connectors after the load
 (pipelines/connector_status.py). That write is idempotent and kept in no state: a run that
 dies before it leaves the next run to write the same statuses again.
+
+The run holds the statuses until its load is through, one compressed JSON array per listed page
+(`ListedStatuses`), about 14 bytes a connector against 250 as objects
+(tests/pipeline/test_listed_statuses.py). As objects, they and the dict of loaded rows they were
+compared with took 9 to 11 MiB of the load's peak at 3,000,000 sessions (20,572 connectors).
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from sources.wirelane.records import parse_timestamp
 
@@ -59,17 +68,51 @@ def listed_statuses(organization_id: str, station: dict[str, Any]) -> list[Conne
     return found
 
 
+class ListedStatuses:
+    """The statuses a run's listing showed, as pages of JSON compressed at zlib's fastest level
+    (`orjson` writes each `updated_at` as RFC 3339 with its offset, which reads back to the same
+    instant), read back one page at a time, in the order listed. Compressed, a page is also
+    exactly its size: orjson's own bytes keep the room it grew them by."""
+
+    __slots__ = ("_count", "_pages")
+
+    def __init__(self, pages: list[bytes] | None = None, count: int = 0) -> None:
+        self._pages = pages if pages is not None else []
+        self._count = count
+
+    def add(self, statuses: list[ConnectorStatus]) -> None:
+        if statuses:
+            page = orjson.dumps([[getattr(one, name) for name in FIELDS] for one in statuses])
+            self._pages.append(zlib.compress(page, 1))
+            self._count += len(statuses)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[ConnectorStatus]:
+        for page in self._pages:
+            for org, station, evse, status, updated in orjson.loads(zlib.decompress(page)):
+                yield ConnectorStatus(org, station, evse, status, None if updated is None else parse_timestamp(updated))
+
+    def copy(self) -> ListedStatuses:
+        return ListedStatuses(list(self._pages), self._count)
+
+
+FIELDS = ("organization_id", "station_id", "evse_id", "status", "updated_at")
+
 # the statuses the station listing of the source built last showed; reset with every source
-_LISTED: list[ConnectorStatus] = []
+_LISTED = ListedStatuses()
 
 
 def start_run() -> None:
-    _LISTED.clear()
+    global _LISTED
+    _LISTED = ListedStatuses()
 
 
 def record(statuses: list[ConnectorStatus]) -> None:
-    _LISTED.extend(statuses)
+    """Adds one listed page's statuses."""
+    _LISTED.add(statuses)
 
 
-def listed() -> list[ConnectorStatus]:
-    return list(_LISTED)
+def listed() -> ListedStatuses:
+    return _LISTED.copy()
