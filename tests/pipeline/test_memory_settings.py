@@ -24,6 +24,7 @@ from pipelines.load_step import (
     load_memory_limit,
     load_workers,
 )
+from sources.wirelane.statuses import ListedStatuses
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,9 @@ def test_duckdb_gets_80mb_per_thread_and_at_least_160mb() -> None:
 
 
 def _extracted(destination: Destination, pending_bytes: int) -> Extracted:
-    return Extracted(destination, "raw", 0.0, Listings(frozenset(), [], {}, []), {}, 0, 0, 0, pending_bytes)
+    return Extracted(
+        destination, "raw", 0.0, Listings(frozenset(), [], {}, ListedStatuses()), {}, 0, 0, 0, pending_bytes
+    )
 
 
 def test_a_big_package_loads_into_duckdb_one_job_at_a_time() -> None:
