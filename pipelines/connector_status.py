@@ -11,8 +11,10 @@ Only the listed statuses that differ from the loaded ones are sent: a 1 % change
 stations moves about 1,300 of 10,000 connectors, and sending them all took 20 statements
 (0.4 s) of every run. The comparison reads the warehouse, not a memory of the last run, so
 the write stays idempotent and free of state. It reads the loaded connectors in batches into a
-set of 16-byte digests of their row: as a dict of tuples they took 13 MB at 3,000,000
-sessions, at the end of the load, when DuckDB's pool is at its fullest."""
+set of 16-byte digests of their row, at the end of the load, when DuckDB's pool is at its
+fullest: the dict of loaded rows it built before, with the listed statuses as objects, took 9
+to 11 MiB of the load's peak at 3,000,000 sessions (20,572 connectors; the load step alone,
+with and without them)."""
 
 from __future__ import annotations
 

@@ -68,6 +68,9 @@ def listed_statuses(organization_id: str, station: dict[str, Any]) -> list[Conne
     return found
 
 
+FIELDS = ("organization_id", "station_id", "evse_id", "status", "updated_at")  # of a page's rows
+
+
 class ListedStatuses:
     """The statuses a run's listing showed, as pages of JSON compressed at zlib's fastest level
     (`orjson` writes each `updated_at` as RFC 3339 with its offset, which reads back to the same
@@ -97,16 +100,17 @@ class ListedStatuses:
     def copy(self) -> ListedStatuses:
         return ListedStatuses(list(self._pages), self._count)
 
+    def clear(self) -> None:
+        self._pages.clear()
+        self._count = 0
 
-FIELDS = ("organization_id", "station_id", "evse_id", "status", "updated_at")
 
 # the statuses the station listing of the source built last showed; reset with every source
 _LISTED = ListedStatuses()
 
 
 def start_run() -> None:
-    global _LISTED
-    _LISTED = ListedStatuses()
+    _LISTED.clear()
 
 
 def record(statuses: list[ConnectorStatus]) -> None:
