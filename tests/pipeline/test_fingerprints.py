@@ -4,13 +4,12 @@ read what earlier versions saved, and are much smaller."""
 
 from __future__ import annotations
 
-import tracemalloc
-
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sources.wirelane import changes
 from sources.wirelane.changes import Fingerprints, key_digest, stored_fingerprints
+from tests.pipeline.live_memory import held_by
 
 record_keys = st.text(alphabet=st.characters(codec="utf-8"), max_size=10)
 digests = st.integers(min_value=0, max_value=2**64 - 1)
@@ -59,16 +58,6 @@ def test_a_run_holds_its_fingerprints_in_a_quarter_of_the_memory_or_less() -> No
     """30,000 members of one organization (3,000,000 sessions), remembered and seen again."""
     rows = {f"DEMOT-{10**9 + n:010d}": f"{n * 7919:016x}" for n in range(30_000)}
     saved = Fingerprints((key_digest(key), int(digest, 16)) for key, digest in rows.items()).asdict()
-
-    def held_by(build: object) -> int:
-        tracemalloc.start()
-        try:
-            held = build() if callable(build) else None
-            size, _ = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        del held
-        return size
 
     def as_before() -> dict[str, str]:  # the dict the run used to hold, updated as it went
         seen = {f"DEMOT-{10**9 + n:010d}": f"{n * 7919:016x}" for n in range(30_000)}

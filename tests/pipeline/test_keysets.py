@@ -4,13 +4,13 @@ they behave as the sets they replace, survive the handoff's pickle, and are much
 from __future__ import annotations
 
 import pickle
-import tracemalloc
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sources.wirelane import changes
 from sources.wirelane.keysets import KeySet
+from tests.pipeline.live_memory import held_by
 
 keys = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
 
@@ -38,13 +38,6 @@ def test_a_settled_run_holds_the_same_keys_in_a_fifth_of_the_memory_or_less() ->
 
     def live_after_unpickling(value: object) -> int:
         blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        tracemalloc.start()
-        try:
-            held = pickle.loads(blob)  # noqa: S301
-            size, _ = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        del held
-        return size
+        return held_by(lambda: pickle.loads(blob))  # noqa: S301
 
     assert live_after_unpickling(settled) * 5 < live_after_unpickling(run)  # 0.8 against 7.5 MB

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import pickle
-import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from pipelines.connector_status import row_digest
 from sources.wirelane.statuses import ConnectorStatus, ListedStatuses
+from tests.pipeline.live_memory import held_by
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
 instants = st.datetimes(
@@ -59,16 +59,6 @@ def test_listed_statuses_take_a_tenth_of_the_memory_or_less() -> None:
             for n in range(first, last)
             for c in range(3)
         ]
-
-    def held_by(build: object) -> int:
-        tracemalloc.start()
-        try:
-            held = build() if callable(build) else None
-            size, _ = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        del held
-        return size
 
     def as_pages() -> ListedStatuses:
         listed = ListedStatuses()
