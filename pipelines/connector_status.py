@@ -40,10 +40,9 @@ def row_digest(org: str, station: str, evse: str, status: str | None, updated: d
     return hashlib.blake2b(orjson.dumps([org, station, evse, status, instant]), digest_size=16).digest()
 
 
-def loaded_digests(client: Any) -> set[bytes]:
-    """The digest of every loaded connector's status, read `FETCH` rows at a time."""
-    stations = client.make_qualified_table_name(STATIONS)
-    connectors = client.make_qualified_table_name(CONNECTORS)
+def loaded_digests(client: Any, stations: str, connectors: str) -> set[bytes]:
+    """The digest of every loaded connector's status, read `FETCH` rows at a time (the tables'
+    qualified names given)."""
     found: set[bytes] = set()
     with client.execute_query(
         f"SELECT s.organization_id, CAST(s.id AS VARCHAR), c.evseid, c.status, c.status_update "  # noqa: S608
@@ -58,7 +57,7 @@ def apply(client: Any, statuses: Iterable[ConnectorStatus]) -> None:
     """`client` is an open dlt SQL client of the dataset that holds both tables."""
     stations = client.make_qualified_table_name(STATIONS)
     connectors = client.make_qualified_table_name(CONNECTORS)
-    loaded = loaded_digests(client)
+    loaded = loaded_digests(client, stations, connectors)
     listed = [
         one
         for one in statuses

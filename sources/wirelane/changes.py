@@ -82,6 +82,11 @@ class Fingerprints:
         (itself), saved (a string), or saved by an earlier version (`digest key` lines or a dict)."""
         if isinstance(stored, Fingerprints):
             return stored
+        if isinstance(stored, str) and stored.startswith(COMPACT):  # saved sorted and unique: taken as is
+            prints = cls()
+            flat = _saved_pairs(stored)
+            prints._keys, prints._digests = flat[0::2], flat[1::2]
+            return prints
         return cls(stored_fingerprints(stored).items())
 
     def remembered(self, key: int) -> int | None:
@@ -119,13 +124,19 @@ def stored_fingerprints(stored: Any) -> dict[int, int]:
     if isinstance(stored, dict):  # an earlier version's: key to hex digest
         return {key_digest(key): int(digest, 16) for key, digest in stored.items()}
     if stored.startswith(COMPACT):
-        flat = array("Q")
-        flat.frombytes(base64.b64decode(stored[len(COMPACT) :]))
-        if sys.byteorder == "little":
-            flat.byteswap()
+        flat = _saved_pairs(stored)
         return dict(zip(flat[0::2], flat[1::2], strict=True))
     lines = (line.partition(" ") for line in stored.split("\n") if line)  # an earlier version's `digest key`
     return {key_digest(key): int(digest, 16) for digest, _, key in lines}
+
+
+def _saved_pairs(stored: str) -> array[int]:
+    """The compact form's (key digest, row digest) numbers, one after the other, as `asdict` wrote them."""
+    flat = array("Q")
+    flat.frombytes(base64.b64decode(stored[len(COMPACT) :]))
+    if sys.byteorder == "little":
+        flat.byteswap()
+    return flat
 
 
 @dataclass
