@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
+import psycopg2
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime import signals as dlt_signals
 from dlt.common.storages import LoadStorage, NormalizeStorage
 from dlt.common.storages.load_package import TPackageJobState
+from dlt.destinations.exceptions import DatabaseException, DestinationConnectionError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines import newest_versions
+from pipelines import failures, history, newest_versions
 from pipelines.destinations import Destination
 from pipelines.load_step import (
     DEFAULT_DATASET,
@@ -139,6 +142,7 @@ def extract(
     Returns what `load_extracted` needs, or the whole summary when an empty webhook queue
     leaves nothing to do."""
     started = time.time()
+    keep_states = history.configured_state_history()
     batch = drain.claim() if from_webhooks else None
     if batch is not None and batch.empty:
         return RunSummary(None, {}, round(time.time() - started, 2), 0, 0, 0, webhooks=batch.summary())
@@ -156,6 +160,7 @@ def extract(
         else:
             pipeline = _finish_interrupted_load(pipeline, options, destination, dataset)
         newest_versions.merge_newest_sessions(source, pipeline)
+        _prune_history(pipeline, keep_states)
         with dlt_signals.intercepted_signals():
             if pipeline.config.restore_from_destination:
                 pipeline.sync_destination()  # what `run` does first: state and schema from the warehouse
@@ -180,6 +185,15 @@ def extract(
         pending_bytes=_pending_bytes(pipeline),
         webhooks=batch,
     )
+
+
+def _prune_history(pipeline: dlt.Pipeline, keep: int) -> None:
+    """dlt's superseded states and packages, deleted before dlt's restore reads the states
+    (pipelines/history.py); the newest completed load's state is always kept."""
+    try:
+        history.prune(pipeline, keep)
+    except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
+        raise failures.explain(error, "deleting dlt's superseded states failed", True) from None
 
 
 def listings_of(source: Any) -> Listings:

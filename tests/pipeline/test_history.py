@@ -1,0 +1,161 @@
+"""dlt's history stays bounded (pipelines/history.py): the warehouse keeps the states of the
+newest completed loads only, the working folder their packages, and dlt's restore still finds
+the newest state."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import psycopg2
+import pytest
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+from pipelines import history, load
+from sources.wirelane.errors import WirelaneConfigError
+from tests.pipeline.conftest import Workspace
+from tests.pipeline.test_load import SESSIONS_OP, assert_sessions_equal
+from tests.postgres_server import PostgresServer
+
+STATE_ROWS = "select count(*) from wirelane_raw._dlt_pipeline_state where pipeline_name = 'wirelane'"
+
+
+def _loaded_packages(root: Path) -> list[str]:
+    folder = root / "dlt" / "pipelines" / "wirelane" / "load" / "loaded"
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+
+
+def test_runs_keep_one_superseded_state_and_restore_the_newest(workspace: Workspace) -> None:
+    load.run("duckdb", resources=["sessions"])
+    for _ in range(3):
+        workspace.api.admin("POST", "advance", {"minutes": 60})
+        summary = load.run("duckdb", resources=["sessions"])
+        # what this run found (the state of the load before it) plus its own
+        assert workspace.query(STATE_ROWS) == [(2,)]
+        assert len(_loaded_packages(workspace.root)) == 2
+    newest = workspace.query(
+        "select s.version from wirelane_raw._dlt_pipeline_state s join wirelane_raw._dlt_loads l "
+        "on l.load_id = s._dlt_load_id where l.status = 0 order by l.load_id desc limit 1"
+    )
+    assert summary.load_id == workspace.query("select max(_dlt_load_id) from wirelane_raw._dlt_pipeline_state")[0][0]
+
+    # a fresh container: the state comes back from the warehouse, so the run reads only the change
+    shutil.rmtree(workspace.root / "dlt")
+    workspace.api.admin("POST", "advance", {"minutes": 60})
+    before = workspace.requests(SESSIONS_OP)
+    load.run("duckdb", resources=["sessions"])
+    assert workspace.requests(SESSIONS_OP) - before <= 2 * len(workspace.api.organizations)
+    assert_sessions_equal(workspace)
+    restored = workspace.query("select min(version) from wirelane_raw._dlt_pipeline_state where pipeline_name = 'wirelane'")
+    assert restored == newest  # the state it restored was the newest, and it is the one kept
+
+
+def test_state_history_zero_keeps_every_state(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCES__WIRELANE__STATE_HISTORY", "0")
+    load.run("duckdb", resources=["sessions"])
+    for _ in range(2):
+        workspace.api.admin("POST", "advance", {"minutes": 60})
+        load.run("duckdb", resources=["sessions"])
+    assert workspace.query(STATE_ROWS) == [(3,)]
+    assert len(_loaded_packages(workspace.root)) == 3
+
+
+@pytest.mark.parametrize("value", ["-1", "two", "1.5"])
+def test_a_bad_state_history_is_one_line_that_says_what_to_set(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCES__WIRELANE__STATE_HISTORY", value)
+    with pytest.raises(WirelaneConfigError, match=r"^sources\.wirelane\.state_history must be a whole number") as raised:
+        history.configured_state_history()
+    assert "\n" not in str(raised.value)
+
+
+# -- the rules, on a pipeline of our own with a big state ------------------------------------
+STATE_BYTES = 600_000  # 1.2 MB of state a load
+RUNS = 15  # 18 MB of states
+RESTORE_LIMIT = "10MB"  # more than three states need, less than all
+
+
+@dlt.resource(name="items", write_disposition="append")
+def _items(run: int) -> Iterator[dict[str, int]]:
+    # a state as big as the fingerprints make it (random: nothing compresses it away)
+    dlt.current.resource_state()["blob"] = os.urandom(STATE_BYTES).hex()
+    yield {"run": run}
+
+
+def _history_pipeline(name: str, root: Path, destination: Any) -> dlt.Pipeline:
+    return dlt.pipeline(name, destination=destination, dataset_name="history", pipelines_dir=str(root / "dlt"))
+
+
+def _states(query: Any) -> list[tuple[str, str]]:
+    return sorted(query("select pipeline_name, _dlt_load_id from history._dlt_pipeline_state"))
+
+
+def _restore_query(file: Path, memory_limit: str) -> int:
+    """dlt's own query for the newest state (JobClientBase.get_stored_state), in DuckDB's limit."""
+    with duckdb.connect(str(file), config={"memory_limit": memory_limit, "threads": 1}) as con:
+        row = con.execute(
+            "SELECT version, state FROM history._dlt_pipeline_state AS s JOIN history._dlt_loads AS l "
+            "ON l.load_id = s._dlt_load_id WHERE pipeline_name = 'ours' AND l.status = 0 ORDER BY load_id DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_duckdb_keeps_the_newest_states_and_frees_what_restore_reads(tmp_path: Path) -> None:
+    file = tmp_path / "warehouse.duckdb"
+    destination = dlt.destinations.duckdb(credentials=DuckDbCredentials(str(file), global_config={"memory_limit": "64MB"}))
+    ours = _history_pipeline("ours", tmp_path, destination)
+    other = _history_pipeline("other", tmp_path, destination)
+    other.run(_items(0))
+    for run in range(RUNS):
+        ours.run(_items(run))
+    with pytest.raises(duckdb.OutOfMemoryException):
+        _restore_query(file, RESTORE_LIMIT)  # dlt's restore sorts every state it finds
+
+    with duckdb.connect(str(file)) as con:  # a load that never completed, newer than all others
+        con.execute(
+            "INSERT INTO history._dlt_pipeline_state SELECT version + 1, engine_version, pipeline_name, state, "
+            "created_at, version_hash, '9999999999.0', _dlt_id || 'x' FROM history._dlt_pipeline_state "
+            "WHERE pipeline_name = 'ours' ORDER BY version DESC LIMIT 1"
+        )
+    before = _states(lambda sql: duckdb.connect(str(file), read_only=True).execute(sql).fetchall())
+    completed = sorted(load_id for name, load_id in before if name == "ours" and load_id != "9999999999.0")
+
+    pruned = history.prune(ours, keep=3)
+
+    after = _states(lambda sql: duckdb.connect(str(file), read_only=True).execute(sql).fetchall())
+    assert pruned == history.Pruned(states=RUNS - 3, packages=RUNS - 3)
+    assert after == sorted(
+        [("other", load_id) for name, load_id in before if name == "other"]
+        + [("ours", load_id) for load_id in completed[-3:]]
+        + [("ours", "9999999999.0")]
+    )
+    assert _restore_query(file, RESTORE_LIMIT) == RUNS  # the newest completed state, in a fraction of the memory
+    assert len(ours.list_completed_load_packages()) == 3
+    assert history.prune(ours, keep=3) == history.Pruned(0, 0)  # nothing more to do
+    assert history.prune(ours, keep=0) == history.Pruned(0, 0)
+
+
+def test_postgres_deletes_the_superseded_states(tmp_path: Path, postgres: PostgresServer) -> None:
+    def query(sql: str) -> list[tuple[Any, ...]]:
+        with psycopg2.connect(postgres.dsn) as con, con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else []
+
+    query("drop schema if exists history cascade; drop schema if exists history_staging cascade")
+    destination = dlt.destinations.postgres(credentials=postgres.dsn)
+    ours = _history_pipeline("ours", tmp_path, destination)
+    other = _history_pipeline("other", tmp_path, destination)
+    for run in range(4):
+        other.run(_items(run))
+        ours.run(_items(run))
+    newest = max(load_id for name, load_id in _states(query) if name == "ours")
+
+    assert history.prune(ours, keep=1) == history.Pruned(states=3, packages=3)
+
+    assert [row for row in _states(query) if row[0] == "ours"] == [("ours", newest)]
+    assert len([row for row in _states(query) if row[0] == "other"]) == 4
