@@ -51,7 +51,9 @@ def test_runs_keep_one_superseded_state_and_restore_the_newest(workspace: Worksp
     load.run("duckdb", resources=["sessions"])
     assert workspace.requests(SESSIONS_OP) - before <= 2 * len(workspace.api.organizations)
     assert_sessions_equal(workspace)
-    restored = workspace.query("select min(version) from wirelane_raw._dlt_pipeline_state where pipeline_name = 'wirelane'")
+    restored = workspace.query(
+        "select min(version) from wirelane_raw._dlt_pipeline_state where pipeline_name = 'wirelane'"
+    )
     assert restored == newest  # the state it restored was the newest, and it is the one kept
 
 
@@ -68,7 +70,9 @@ def test_state_history_zero_keeps_every_state(workspace: Workspace, monkeypatch:
 @pytest.mark.parametrize("value", ["-1", "two", "1.5"])
 def test_a_bad_state_history_is_one_line_that_says_what_to_set(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCES__WIRELANE__STATE_HISTORY", value)
-    with pytest.raises(WirelaneConfigError, match=r"^sources\.wirelane\.state_history must be a whole number") as raised:
+    with pytest.raises(
+        WirelaneConfigError, match=r"^sources\.wirelane\.state_history must be a whole number"
+    ) as raised:
         history.configured_state_history()
     assert "\n" not in str(raised.value)
 
@@ -107,7 +111,9 @@ def _restore_query(file: Path, memory_limit: str) -> int:
 
 def test_duckdb_keeps_the_newest_states_and_frees_what_restore_reads(tmp_path: Path) -> None:
     file = tmp_path / "warehouse.duckdb"
-    destination = dlt.destinations.duckdb(credentials=DuckDbCredentials(str(file), global_config={"memory_limit": "64MB"}))
+    destination = dlt.destinations.duckdb(
+        credentials=DuckDbCredentials(str(file), global_config={"memory_limit": "64MB"})
+    )
     ours = _history_pipeline("ours", tmp_path, destination)
     other = _history_pipeline("other", tmp_path, destination)
     other.run(_items(0))
