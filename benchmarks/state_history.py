@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ from typing import Any
 import duckdb
 
 from benchmarks.pipeline import (
+    REPO,
     RESULTS,
     WIRELANE_SYNC,
     _base_env,
@@ -97,7 +99,9 @@ def measure(sessions: int, rounds: int, seed: int, entities: Sequence[str] = ())
         with simulator(root / "sim", options) as sim:
             envs = {}
             for variant, keep in VARIANTS.items():
-                (root / variant).mkdir()
+                (root / variant / ".dlt").mkdir(parents=True)
+                # the project's settings, as an operator's working directory has them
+                shutil.copy(REPO / ".dlt" / "config.toml", root / variant / ".dlt" / "config.toml")
                 envs[variant] = {
                     **_base_env(root / variant),
                     "SOURCES__WIRELANE__BASE_URL": sim.info["base_url"],

@@ -232,34 +232,46 @@ def _listed_keys(ws: Workspace, org: str) -> dict[str, set[str]]:
     }
 
 
-def test_fingerprints_are_saved_as_one_compact_string_per_organization(ws: Workspace) -> None:
-    """The state holds no record key in clear, only digests; and both forms an earlier version
-    saved (`digest key` lines, and before them a dict) are still read: no sweep after an upgrade."""
+def test_fingerprints_are_saved_once_per_distinct_set_as_compact_strings(ws: Workspace) -> None:
+    """The state holds no record key in clear, only digests; tables fed by one listing share one
+    saved set (members; member accounts; stations: three per organization); and every form an
+    earlier version saved (a compact string per table, `digest key` lines, and before them a
+    dict) is still read: no sweep after an upgrade."""
     load.run("duckdb")
     state = json.typed_loads(_state_file().read_text())
-    saved = _fingerprints(state)
+    saved, sets = _fingerprints(state), state["sources"]["wirelane"][changes.SETS_KEY]
     assert set(saved) == set(_listed_keys(ws, ws.api.organizations[0]))
+    assert len(sets) == 3 * len(ws.api.organizations)
+    assert all(value.startswith(changes.COMPACT) for value in sets.values())
     earlier: dict[str, dict[str, int]] = {}
     for table, prints in saved.items():
         assert set(prints) == set(ws.api.organizations)
         for org, value in prints.items():
-            assert isinstance(value, str) and value.startswith(changes.COMPACT)
+            assert isinstance(value, str) and value.startswith(changes.REFERENCE)
             keys = _listed_keys(ws, org)[table]
-            assert not any(key in value for key in keys if len(key) > 6), "no key in clear"
-            remembered = changes.stored_fingerprints(value)
+            assert not any(key in sets[value[len(changes.REFERENCE) :]] for key in keys if len(key) > 6), (
+                "no key in clear"
+            )
+            remembered = changes.stored_fingerprints(value, sets)
             by_digest = {changes.key_digest(key): key for key in keys}
             assert remembered.keys() == by_digest.keys(), (table, org)
             as_before = {by_digest[key]: f"{digest:016x}" for key, digest in remembered.items()}
             lines = "\n".join(f"{digest} {key}" for key, digest in as_before.items())
-            prints[org] = as_before if table.startswith("station") else lines  # as the versions before saved them
+            compact = sets[value[len(changes.REFERENCE) :]]
+            # as the versions before saved them
+            prints[org] = as_before if table.startswith("station") else lines if table == "members" else compact
             earlier.setdefault(table, {})[org] = len(remembered)
     _state_file().write_text(json.typed_dumps(state))
     before = detail_requests(ws)
     load.run("duckdb")
     assert set(since(before, ws).values()) == {0}, "read as remembered: nothing changed, nothing swept"
-    again = _fingerprints(json.typed_loads(_state_file().read_text()))
-    assert {t: {o: len(changes.stored_fingerprints(v)) for o, v in p.items()} for t, p in again.items()} == earlier
-    assert all(value.startswith(changes.COMPACT) for prints in again.values() for value in prints.values())
+    state = json.typed_loads(_state_file().read_text())
+    again, sets = _fingerprints(state), state["sources"]["wirelane"][changes.SETS_KEY]
+    assert {
+        t: {o: len(changes.stored_fingerprints(v, sets)) for o, v in p.items()} for t, p in again.items()
+    } == earlier
+    assert all(value.startswith(changes.REFERENCE) for prints in again.values() for value in prints.values())
+    assert len(sets) == 3 * len(ws.api.organizations)
 
 
 def test_fingerprints_come_back_from_the_warehouse(ws: Workspace) -> None:
@@ -269,3 +281,22 @@ def test_fingerprints_come_back_from_the_warehouse(ws: Workspace) -> None:
     before = detail_requests(ws)
     load.run("duckdb")
     assert since(before, ws)["getOrganizationMemberPaymentMethod"] == 0, "no sweep: the fingerprints came back"
+
+
+def test_a_table_whose_saved_set_is_gone_sweeps(ws: Workspace) -> None:
+    """A reference to a set the source's state no longer holds (the state edited, a set lost)
+    reads as no fingerprints: that table reads every record again, the others only the changed."""
+    load.run("duckdb")
+    state = json.typed_loads(_state_file().read_text())
+    source = state["sources"]["wirelane"]
+    stations = source["resources"]["charging_stations"]["fingerprints"]
+    for reference in stations.values():
+        source[changes.SETS_KEY].pop(reference[len(changes.REFERENCE) :])
+    _state_file().write_text(json.typed_dumps(state))
+    before = detail_requests(ws)
+    load.run("duckdb")
+    read = since(before, ws)
+    listed = len(station_listing(ws))
+    # the four station tables shared the set: all of them sweep
+    assert read["organizationFindChargingStation"] == read["getOrganizationChargingStationConnection"] == listed
+    assert read["getOrganizationMemberPaymentMethod"] == 0

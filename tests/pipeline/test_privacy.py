@@ -101,14 +101,15 @@ def test_member_fingerprints_in_state_are_keyed(workspace: Workspace) -> None:
     load.run("duckdb")
     org = workspace.api.organizations[0]
     listed = workspace.api.get_all(f"/organizations/id/{org}/members")
-    resources = load.make_pipeline("duckdb").state["sources"]["wirelane"]["resources"]
+    source_state = load.make_pipeline("duckdb").state["sources"]["wirelane"]
+    resources = source_state["resources"]
     keyed = Pseudonymizer(SIMULATOR_KEY)
     keys_of = {
         "members": lambda m: str(m["id"]),
         "member_subscriptions": lambda m: (m.get("account") or {}).get("account_id"),
     }
     for table, key_of in keys_of.items():
-        prints = changes.stored_fingerprints(resources[table]["fingerprints"][org])
+        prints = changes.stored_fingerprints(resources[table]["fingerprints"][org], source_state[changes.SETS_KEY])
         by_key = {changes.key_digest(key): m for m in listed if (key := key_of(m))}
         assert prints and prints.keys() == by_key.keys(), table
         for record_key, digest in prints.items():
