@@ -27,6 +27,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from orchestration.keys import WirelaneDltTranslator, raw_asset_key
 from orchestration.locks import exclusive
 from orchestration.warehouse import warehouse_writer
+from pipelines import history
 from pipelines.destinations import Destination
 from pipelines.load import PIPELINE_NAME, SCHEMA_CONTRACT, build_source, listings_of, make_pipeline
 from pipelines.load_step import mark_deleted, root_cause
@@ -106,6 +107,7 @@ def load_organization(
         ):
             pipeline = organization_pipeline(destination, organization)
             merge_newest_sessions(source, pipeline)
+            history.prune_before_run(pipeline, history.configured_state_history())
             try:
                 events = list(
                     dagster_dlt.run(

@@ -29,10 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
+import psycopg2
 from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
+from dlt.common.schema.utils import normalize_schema_name
 from dlt.common.storages import LoadStorage
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.destinations.exceptions import DatabaseException, DatabaseUndefinedRelation, DestinationConnectionError
 
+from pipelines import failures
 from pipelines.load_step import DUCKDB_DESTINATION
 from sources.wirelane.errors import WirelaneConfigError
 
@@ -62,6 +66,15 @@ def configured_state_history() -> int:
     return keep
 
 
+def prune_before_run(pipeline: dlt.Pipeline, keep: int) -> Pruned:
+    """`prune`, before a run's restore reads the states; a failure is one line that says what to
+    do (the data is untouched: the rewrite is one transaction)."""
+    try:
+        return prune(pipeline, keep)
+    except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
+        raise failures.explain(error, "deleting dlt's superseded states failed", True) from None
+
+
 def prune(pipeline: dlt.Pipeline, keep: int) -> Pruned:
     """Deletes the states and loaded packages older than the newest `keep` completed loads; `keep`
     0 deletes nothing."""
@@ -72,6 +85,11 @@ def prune(pipeline: dlt.Pipeline, keep: int) -> Pruned:
 
 def prune_states(pipeline: dlt.Pipeline, keep: int) -> int:
     """The warehouse's part of `prune`: how many state rows it deleted."""
+    if pipeline.default_schema_name is None and normalize_schema_name(pipeline.pipeline_name) != pipeline.pipeline_name:
+        # a pipeline new to this working folder has no schema, and dlt's client would name one
+        # after the pipeline, which an organization's Dagster pipeline (`wirelane_BORNES-ATLANTIQUE`)
+        # cannot be; its next run, once dlt restored the schema, prunes
+        return 0
     with pipeline.sql_client() as client:
         if not client.has_dataset():
             return 0  # a first run: nothing loaded yet

@@ -16,16 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
-import psycopg2
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime import signals as dlt_signals
 from dlt.common.storages import LoadStorage, NormalizeStorage
 from dlt.common.storages.load_package import TPackageJobState
-from dlt.destinations.exceptions import DatabaseException, DestinationConnectionError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines import failures, history, newest_versions
+from pipelines import history, newest_versions
 from pipelines.destinations import Destination
 from pipelines.load_step import (
     DEFAULT_DATASET,
@@ -160,7 +157,7 @@ def extract(
         else:
             pipeline = _finish_interrupted_load(pipeline, options, destination, dataset)
         newest_versions.merge_newest_sessions(source, pipeline)
-        _prune_history(pipeline, keep_states)
+        history.prune_before_run(pipeline, keep_states)  # before dlt's restore reads them
         with dlt_signals.intercepted_signals():
             if pipeline.config.restore_from_destination:
                 pipeline.sync_destination()  # what `run` does first: state and schema from the warehouse
@@ -185,15 +182,6 @@ def extract(
         pending_bytes=_pending_bytes(pipeline),
         webhooks=batch,
     )
-
-
-def _prune_history(pipeline: dlt.Pipeline, keep: int) -> None:
-    """dlt's superseded states and packages, deleted before dlt's restore reads the states
-    (pipelines/history.py); the newest completed load's state is always kept."""
-    try:
-        history.prune(pipeline, keep)
-    except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
-        raise failures.explain(error, "deleting dlt's superseded states failed", True) from None
 
 
 def listings_of(source: Any) -> Listings:
