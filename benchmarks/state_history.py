@@ -5,7 +5,7 @@ round after round the simulator's clock moves (a tenth of the pipeline benchmark
 an hourly run's change) and each runs `wirelane-sync run --no-transform`, as a schedule does:
 
     pruned  `state_history = 1`, the default: the states and packages of older loads are deleted
-            before each run (pipelines/history.py)
+            once a load has completed (pipelines/history.py)
     kept    `state_history = 0`: every state and package stays, as dlt leaves them
 
 Per run: exit code, seconds, peak RSS of the process tree, the state rows and bytes in the

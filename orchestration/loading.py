@@ -107,7 +107,6 @@ def load_organization(
         ):
             pipeline = organization_pipeline(destination, organization)
             merge_newest_sessions(source, pipeline)
-            history.prune_before_run(pipeline, history.configured_state_history())
             try:
                 events = list(
                     dagster_dlt.run(
@@ -126,6 +125,7 @@ def load_organization(
             load_info = trace.last_load_info if trace else None
             if load_info is not None:
                 mark_deleted(pipeline, load_info, listings_of(source))
+                history.prune_or_explain(pipeline, history.configured_state_history(), "loaded")
     finally:
         if client is not None:
             client.close()

@@ -4,20 +4,21 @@ in the working folder of loads long superseded.
 dlt appends the whole pipeline state to `_dlt_pipeline_state` on every load that changed it,
 and keeps every loaded package's folder with the state inside; it never removes either (its
 filesystem destination keeps the newest 100 state files, its SQL destinations keep all). Ours
-changes on every run (the session cursor) and holds the detail fingerprints: 1.6 MB at 1,000,000
-sessions, 4.6 MB at 3,000,000. So each hourly run left 1.6 MB more in the warehouse and 1.7 MB
-more in the working folder, and dlt's restore at the start of every run (`sync_destination`)
-picks the newest state with an ORDER BY ... LIMIT 1 that DuckDB sorts with every state string
-in it: at 1,000,000 sessions its memory grew by about 6 MiB a load, and after 50 loads it no
-longer fitted DuckDB's 160MB limit, so every run failed (`benchmarks/state_history.py`).
+changes on every run (the session cursor) and holds the detail fingerprints (1.0 MB at
+1,000,000 sessions). dlt's restore at the start of every run (`sync_destination`) picks the
+newest state with an ORDER BY ... LIMIT 1 that DuckDB sorts with every state string in it: at
+1,000,000 sessions each run's peak grew by about 1.4 MiB a state kept, and from the 70th run on
+every run failed, out of DuckDB's 160MB limit (`benchmarks/state_history.py`).
 
-Before each run, only the states of the newest `state_history` completed loads of this pipeline
-are kept (and any newer, of loads not completed), which is all dlt's restore ever reads: it
-takes the newest completed one. On DuckDB a DELETE leaves the deleted strings in the row group,
-where that sort still reads them, so the table is rewritten instead: the kept rows copied out,
-every row deleted, the kept rows put back, all in one transaction, and a checkpoint drops the
-emptied row group. On Postgres a DELETE is enough (the sort carries TOAST pointers, and vacuum
-takes the rest).
+So once a load has completed, only the states of the newest `state_history` completed loads of
+the pipeline are kept (and any newer, of loads not completed), which is all dlt's restore ever
+reads, and only their packages. It runs on the load step's own connection, so the checkpoint
+that closes the load writes it too (a checkpoint of its own cost 0.2 s a run). On DuckDB a
+DELETE leaves the deleted strings in the row group, where that sort still reads them, so the
+table is rewritten instead: the kept rows copied out, every row deleted, the kept rows put back,
+all in one transaction; the checkpoint drops the emptied row group. On Postgres a DELETE is
+enough (the sort carries TOAST pointers, and vacuum takes the rest). A restore that fails (a
+history grown by an earlier version, or with `state_history = 0`) prunes and tries again.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedExcept
 from dlt.common.schema.utils import normalize_schema_name
 from dlt.common.storages import LoadStorage
 from dlt.destinations.exceptions import DatabaseException, DatabaseUndefinedRelation, DestinationConnectionError
+from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
 
 from pipelines import failures
-from pipelines.load_step import DUCKDB_DESTINATION
 from sources.wirelane.errors import WirelaneConfigError
 
 STATE_HISTORY_KEY = "sources.wirelane.state_history"
@@ -66,13 +67,13 @@ def configured_state_history() -> int:
     return keep
 
 
-def prune_before_run(pipeline: dlt.Pipeline, keep: int) -> Pruned:
-    """`prune`, before a run's restore reads the states; a failure is one line that says what to
-    do (the data is untouched: the rewrite is one transaction)."""
+def prune_or_explain(pipeline: dlt.Pipeline, keep: int, what: str) -> Pruned:
+    """`prune`, a failure in one line that says what to do (`what`: what had happened by then);
+    the data is untouched, the rewrite being one transaction."""
     try:
         return prune(pipeline, keep)
     except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
-        raise failures.explain(error, "deleting dlt's superseded states failed", True) from None
+        raise failures.explain(error, f"{what}, but deleting dlt's superseded states failed", True) from None
 
 
 def prune(pipeline: dlt.Pipeline, keep: int) -> Pruned:
@@ -115,7 +116,7 @@ def prune_states(pipeline: dlt.Pipeline, keep: int) -> int:
         count = int(counted[0][0]) if counted else 0
         if not count:
             return 0
-        if pipeline.destination.destination_type == DUCKDB_DESTINATION:
+        if isinstance(client, DuckDbSqlClient):
             _rewrite_from(client, state, oldest_kept, pipeline.pipeline_name)
         else:
             client.execute_sql(
@@ -145,7 +146,6 @@ def _rewrite_from(client: Any, state: str, oldest_kept: str, pipeline_name: str)
         client.execute_sql(f"DELETE FROM {state}")  # noqa: S608
         client.execute_sql(f"INSERT INTO {state} SELECT * FROM {kept}")  # noqa: S608
         client.execute_sql(f"DROP TABLE {kept}")
-    client.execute_sql("CHECKPOINT")
 
 
 def prune_packages(pipeline: dlt.Pipeline, keep: int) -> int:

@@ -139,7 +139,7 @@ def extract(
     Returns what `load_extracted` needs, or the whole summary when an empty webhook queue
     leaves nothing to do."""
     started = time.time()
-    keep_states = history.configured_state_history()
+    keep_states = history.configured_state_history()  # a bad value fails before any work
     batch = drain.claim() if from_webhooks else None
     if batch is not None and batch.empty:
         return RunSummary(None, {}, round(time.time() - started, 2), 0, 0, 0, webhooks=batch.summary())
@@ -157,10 +157,9 @@ def extract(
         else:
             pipeline = _finish_interrupted_load(pipeline, options, destination, dataset)
         newest_versions.merge_newest_sessions(source, pipeline)
-        history.prune_before_run(pipeline, keep_states)  # before dlt's restore reads them
         with dlt_signals.intercepted_signals():
             if pipeline.config.restore_from_destination:
-                pipeline.sync_destination()  # what `run` does first: state and schema from the warehouse
+                _restore(pipeline, keep_states)
             pipeline.extract(source, **options)
             normalized = pipeline.normalize()
             # dlt holds a first SIGINT or SIGTERM for its steps to notice, and forgets it when the
@@ -182,6 +181,20 @@ def extract(
         pending_bytes=_pending_bytes(pipeline),
         webhooks=batch,
     )
+
+
+def _restore(pipeline: dlt.Pipeline, keep: int) -> None:
+    """dlt's `sync_destination`, what `run` does first: state and schema from the warehouse. Its
+    restore sorts every state the warehouse keeps, so one that fails on a history grown too long
+    (by an earlier version, or with `state_history = 0`) prunes it (pipelines/history.py) and
+    tries once more."""
+    try:
+        pipeline.sync_destination()
+    except PipelineStepFailed:
+        if keep <= 0 or not history.prune_or_explain(pipeline, keep, "restoring dlt's state failed").states:
+            raise
+        log.warning("dlt's restore failed on a long history of states: pruned it and restoring again")
+        pipeline.sync_destination()
 
 
 def listings_of(source: Any) -> Listings:

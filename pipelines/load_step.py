@@ -28,7 +28,7 @@ from dlt.destinations.exceptions import DatabaseException, DestinationConnection
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines import allocator, connector_status, failures
+from pipelines import allocator, connector_status, failures, history
 from pipelines.destinations import DEFAULT_DUCKDB_FILE, Destination
 from pipelines.webhooks import drain
 from sources.wirelane import changes, statuses, tables
@@ -210,6 +210,8 @@ def load_extracted(extracted: Extracted) -> RunSummary:
         except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
             # idempotent and kept in no state: the next run writes them
             raise failures.explain(error, "loaded, but writing the listed connector statuses failed", True) from None
+        # on the load's own connection: the checkpoint that closes the load writes it too
+        history.prune_or_explain(pipeline, history.configured_state_history(), "loaded")
         schema_changes = [
             f"{table}: {', '.join(sorted(update.get('columns', {})))}"
             for package in info.load_packages

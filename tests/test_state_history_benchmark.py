@@ -1,5 +1,5 @@
 """The history benchmark (`benchmarks/state_history.py`) at a tiny size, as CI runs it: both
-variants run every round, the pruned warehouse holds two states after each run while the kept
+variants run every round, the pruned warehouse holds one state after each run while the kept
 one holds one more per run, and the report says so. No timing is asserted."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def test_the_history_benchmark_reports_both_variants(tmp_path: Path) -> None:
     for run in pruned + kept:
         assert run["returncode"] == 0, run
         assert run["seconds"] > 0 and run["peak_rss_mib"] > 0 and run["working_folder_mb"] > 0
-    assert [run["state_rows"] for run in pruned] == [2] * ROUNDS
+    assert [run["state_rows"] for run in pruned] == [1] * ROUNDS
     assert [run["state_rows"] for run in kept] == list(range(2, ROUNDS + 2))
     markdown = (tmp_path / "state_history.md").read_text()
     assert "| 1 | " in markdown and f"| {ROUNDS} | " in markdown

@@ -17,12 +17,13 @@ import pytest
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from pipelines import history, load
-from sources.wirelane.errors import WirelaneConfigError
+from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 from tests.pipeline.conftest import Workspace
 from tests.pipeline.test_load import SESSIONS_OP, assert_sessions_equal
 from tests.postgres_server import PostgresServer
 
-STATE_ROWS = "select count(*) from wirelane_raw._dlt_pipeline_state where pipeline_name = 'wirelane'"
+STATE_TABLE = "wirelane_raw._dlt_pipeline_state"
+STATE_ROWS = f"select count(*) from {STATE_TABLE} where pipeline_name = 'wirelane'"
 
 
 def _loaded_packages(root: Path) -> list[str]:
@@ -30,31 +31,55 @@ def _loaded_packages(root: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
 
 
-def test_runs_keep_one_superseded_state_and_restore_the_newest(workspace: Workspace) -> None:
+def test_each_run_keeps_its_own_state_only_and_a_fresh_container_restores_it(workspace: Workspace) -> None:
     load.run("duckdb", resources=["sessions"])
     for _ in range(3):
         workspace.api.admin("POST", "advance", {"minutes": 60})
         summary = load.run("duckdb", resources=["sessions"])
-        # what this run found (the state of the load before it) plus its own
-        assert workspace.query(STATE_ROWS) == [(2,)]
-        assert len(_loaded_packages(workspace.root)) == 2
-    newest = workspace.query(
-        "select s.version from wirelane_raw._dlt_pipeline_state s join wirelane_raw._dlt_loads l "
-        "on l.load_id = s._dlt_load_id where l.status = 0 order by l.load_id desc limit 1"
-    )
-    assert summary.load_id == workspace.query("select max(_dlt_load_id) from wirelane_raw._dlt_pipeline_state")[0][0]
+        # the newest completed load's state: this run's own; and only its package
+        assert workspace.query(STATE_ROWS) == [(1,)]
+        assert workspace.query(f"select _dlt_load_id from {STATE_TABLE}") == [(summary.load_id,)]
+        assert _loaded_packages(workspace.root) == [summary.load_id]
 
     # a fresh container: the state comes back from the warehouse, so the run reads only the change
     shutil.rmtree(workspace.root / "dlt")
     workspace.api.admin("POST", "advance", {"minutes": 60})
     before = workspace.requests(SESSIONS_OP)
-    load.run("duckdb", resources=["sessions"])
+    summary = load.run("duckdb", resources=["sessions"])
     assert workspace.requests(SESSIONS_OP) - before <= 2 * len(workspace.api.organizations)
     assert_sessions_equal(workspace)
-    restored = workspace.query(
-        "select min(version) from wirelane_raw._dlt_pipeline_state where pipeline_name = 'wirelane'"
-    )
-    assert restored == newest  # the state it restored was the newest, and it is the one kept
+    assert workspace.query(f"select _dlt_load_id from {STATE_TABLE}") == [(summary.load_id,)]
+
+
+def test_a_restore_that_fails_on_a_long_history_prunes_it_and_runs(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warehouse whose history grew long (an earlier version kept every state): dlt's restore
+    sorts them all and runs out of DuckDB's memory; the run prunes and restores again."""
+    monkeypatch.setenv("SOURCES__WIRELANE__STATE_HISTORY", "0")
+    first = load.run("duckdb", resources=["sessions"])
+    with duckdb.connect(str(workspace.duckdb_file)) as con:  # 30 older states of 1.2 MB each
+        for n in range(30):
+            older = f"{float(first.load_id) - 1000 + n:.6f}"
+            con.execute(
+                f"INSERT INTO {STATE_TABLE} SELECT version, engine_version, pipeline_name, ?, created_at, "
+                f"version_hash, ?, _dlt_id || ? FROM {STATE_TABLE} WHERE _dlt_load_id = ?",
+                [os.urandom(STATE_BYTES).hex(), older, str(n), first.load_id],
+            )
+            con.execute(
+                "INSERT INTO wirelane_raw._dlt_loads SELECT ?, schema_name, status, inserted_at, schema_version_hash "
+                "FROM wirelane_raw._dlt_loads WHERE load_id = ?",
+                [older, first.load_id],
+            )
+    monkeypatch.setenv("DESTINATION__DUCKDB__MEMORY_LIMIT", "24MB")
+    workspace.api.admin("POST", "advance", {"minutes": 60})
+    with pytest.raises(WirelaneError, match="Out of Memory"):
+        load.run("duckdb", resources=["sessions"])  # as dlt leaves the history
+
+    monkeypatch.setenv("SOURCES__WIRELANE__STATE_HISTORY", "1")
+    summary = load.run("duckdb", resources=["sessions"])
+    assert workspace.query(f"select _dlt_load_id from {STATE_TABLE}") == [(summary.load_id,)]
+    assert_sessions_equal(workspace)
 
 
 def test_state_history_zero_keeps_every_state(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
