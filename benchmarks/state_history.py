@@ -21,26 +21,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from benchmarks import round_reports
 from benchmarks.pipeline import (
     REPO,
-    RESULTS,
     WIRELANE_SYNC,
     _base_env,
     _check,
     advance_minutes,
-    code_version,
-    machine,
     simulator,
 )
 from benchmarks.proctree import run_measured
@@ -86,13 +81,7 @@ def _run(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
 def measure(sessions: int, rounds: int, seed: int, entities: Sequence[str] = ()) -> dict[str, Any]:
     options = [*_scaled(sessions), *entities, "--seed", str(seed)]
     minutes = max(1, advance_minutes(sessions) // 10)
-    meta: dict[str, Any] = {
-        "code": code_version(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": machine(),
-        "simulator": options,
-        "minutes_per_round": minutes,
-    }
+    meta = round_reports.started(options) | {"minutes_per_round": minutes}
     runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="wirelane-history-") as tmp:
         root = Path(tmp)
@@ -123,7 +112,7 @@ def measure(sessions: int, rounds: int, seed: int, entities: Sequence[str] = ())
                     sim.forget_caches()
                     done.append({"round": number} | _run(root / variant, envs[variant]))
                     print(json.dumps({"variant": variant} | done[-1]), flush=True)
-    meta["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    round_reports.finished(meta)
     return {"sessions": sessions, "rounds": rounds, "meta": meta, "runs": runs}
 
 
@@ -138,15 +127,14 @@ def _cells(run: dict[str, Any] | None) -> list[str]:
 
 def markdown(report: dict[str, Any]) -> str:
     meta, runs = report["meta"], report["runs"]
-    m = meta["machine"]
     by_round = {variant: {run["round"]: run for run in done} for variant, done in runs.items()}
     shown = sorted({1, report["rounds"], *range(10, report["rounds"] + 1, 10)} | _first_failures(runs))
     lines = [
         f"# dlt's history over {report['rounds']} runs: {report['sessions']:,} sessions, "
         f"{meta['minutes_per_round']} simulated minutes per round",
         "",
-        f"{meta['date']}, code {meta['code']}, {m['cpus']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB, "
-        f"load average {m['loadavg_start']} at start, {m['loadavg_end']} at end. Full loads: "
+        round_reports.machine_line(meta)
+        + " Full loads: "
         + ", ".join(f"{variant} {seconds} s" for variant, seconds in meta["full_load_s"].items())
         + ".",
         "",
@@ -173,19 +161,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=50)
-    parser.add_argument("--stations", type=int, help="stations (default: in proportion, at least 300)")
-    parser.add_argument("--members", type=int, help="members (default: in proportion, at least 2,000)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    round_reports.add_world_arguments(parser)
     args = parser.parse_args(argv)
-    entities = [*(["--stations", str(args.stations)] if args.stations else [])]
-    entities += ["--members", str(args.members)] if args.members else []
+    entities = round_reports.world_options(args)
     report = measure(args.sessions, args.rounds, args.seed, entities)
-    report["meta"]["command"] = f"{COMMAND} " + " ".join(sys.argv[1:] if argv is None else argv)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "state_history.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.results_dir / "state_history.md").write_text(markdown(report))
-    print(markdown(report))
+    round_reports.write_report(args.results_dir, "state_history", COMMAND, argv, report, markdown)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import re
 import secrets
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -39,15 +38,13 @@ from typing import Any
 
 import duckdb
 
+from benchmarks import round_reports
 from benchmarks.pipeline import (
-    RESULTS,
     WIRELANE_SYNC,
     BenchmarkError,
     Simulator,
     _base_env,
     _check,
-    code_version,
-    machine,
     requests_between,
     simulator,
 )
@@ -131,13 +128,7 @@ def _measured(command: list[str], workdir: Path, env: dict[str, str], what: str)
 
 def measure(sessions: int, rounds: int, minutes: int, seed: int, entities: Sequence[str] = ()) -> dict[str, Any]:
     options = [*_scaled(sessions), *entities, "--seed", str(seed)]
-    meta: dict[str, Any] = {
-        "code": code_version(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": machine(),
-        "simulator": options,
-        "minutes_per_round": minutes,
-    }
+    meta = round_reports.started(options) | {"minutes_per_round": minutes}
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="wirelane-webhooks-") as tmp:
         root = Path(tmp)
@@ -165,7 +156,7 @@ def measure(sessions: int, rounds: int, minutes: int, seed: int, entities: Seque
                     print(json.dumps(rows[-1]), flush=True)
         finally:
             receiver.stop()
-    meta["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    round_reports.finished(meta)
     return {"sessions": sessions, "meta": meta, "rounds": rows}
 
 
@@ -218,12 +209,10 @@ def _load_seconds(measured: Measured) -> float | None:
 
 def markdown(run: dict[str, Any]) -> str:
     rounds, meta = run["rounds"], run["meta"]
-    m = meta["machine"]
     lines = [
         f"# Webhook lag: {run['sessions']:,} sessions, {meta['minutes_per_round']} simulated minutes per round",
         "",
-        f"{meta['date']}, code {meta['code']}, {m['cpus']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB, "
-        f"load average {m['loadavg_start']} at start, {m['loadavg_end']} at end.",
+        round_reports.machine_line(meta),
         "",
         "| round | events | delivered (s) | drain: load (s) | drain + dbt (s) | lag advance to marts (s) "
         "| drain requests | polling: load (s) | polling run + dbt (s) | polling requests |",
@@ -254,19 +243,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--minutes", type=int, default=15, help="simulated minutes per round (a polling interval)")
-    parser.add_argument("--stations", type=int, help="stations (default: in proportion, at least 300)")
-    parser.add_argument("--members", type=int, help="members (default: in proportion, at least 2,000)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    round_reports.add_world_arguments(parser)
     args = parser.parse_args(argv)
-    entities = [*(["--stations", str(args.stations)] if args.stations else [])]
-    entities += ["--members", str(args.members)] if args.members else []
+    entities = round_reports.world_options(args)
     run = measure(args.sessions, args.rounds, args.minutes, args.seed, entities)
-    run["meta"]["command"] = f"{COMMAND} " + " ".join(sys.argv[1:] if argv is None else argv)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "webhook_lag.json").write_text(json.dumps(run, indent=2) + "\n")
-    (args.results_dir / "webhook_lag.md").write_text(markdown(run))
-    print(markdown(run))
+    round_reports.write_report(args.results_dir, "webhook_lag", COMMAND, argv, run, markdown)
 
 
 if __name__ == "__main__":
