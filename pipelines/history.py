@@ -67,12 +67,16 @@ def configured_state_history() -> int:
     return keep
 
 
+# what a destination raises when it is down, locked, full or refuses a statement
+DESTINATION_ERRORS = (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error)
+
+
 def prune_or_explain(pipeline: dlt.Pipeline, keep: int, what: str) -> Pruned:
     """`prune`, a failure in one line that says what to do (`what`: what had happened by then);
     the data is untouched, the rewrite being one transaction."""
     try:
         return prune(pipeline, keep)
-    except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
+    except DESTINATION_ERRORS as error:
         raise failures.explain(error, f"{what}, but deleting dlt's superseded states failed", True) from None
 
 

@@ -191,9 +191,13 @@ def _restore(pipeline: dlt.Pipeline, keep: int) -> None:
     try:
         pipeline.sync_destination()
     except PipelineStepFailed:
-        if keep <= 0 or not history.prune_or_explain(pipeline, keep, "restoring dlt's state failed").states:
+        try:
+            pruned = history.prune(pipeline, keep).states
+        except history.DESTINATION_ERRORS:
+            pruned = 0  # the destination is down or locked: the restore's own failure says so
+        if not pruned:
             raise
-        log.warning("dlt's restore failed on a long history of states: pruned it and restoring again")
+        log.warning("dlt's restore failed on a long history of states: pruned %d and restoring again", pruned)
         pipeline.sync_destination()
 
 

@@ -181,12 +181,11 @@ class FingerprintSets:
                 continue
             for stored in resource.get("fingerprints", {}).values():
                 if isinstance(stored, Fingerprints):
-                    compact, reference = stored._saved_forms()
-                    kept[reference[len(REFERENCE) :]] = compact
-                elif (
-                    isinstance(stored, str) and stored.startswith(REFERENCE) and stored[len(REFERENCE) :] in self._saved
-                ):
-                    kept[stored[len(REFERENCE) :]] = self._saved[stored[len(REFERENCE) :]]
+                    kept[stored.reference()[len(REFERENCE) :]] = stored.compact()
+                elif isinstance(stored, str) and stored.startswith(REFERENCE):
+                    digest = stored[len(REFERENCE) :]
+                    if digest in self._saved:  # a table this run did not touch: its set as saved
+                        kept[digest] = self._saved[digest]
         return kept
 
 
