@@ -13,11 +13,15 @@ import os
 import re
 from collections.abc import Iterator
 
+import duckdb
 import psycopg2
-from dlt.destinations.exceptions import DestinationConnectionError
+from dlt.destinations.exceptions import DatabaseException, DestinationConnectionError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.wirelane.errors import WirelaneError
+
+# what a destination raises when it is down, locked, full or refuses a statement
+DESTINATION_ERRORS = (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error)
 
 
 def explain(failure: BaseException, what: str, destination_step: bool) -> Exception:

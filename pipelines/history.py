@@ -30,12 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
-import psycopg2
 from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
 from dlt.common.schema.utils import normalize_schema_name
 from dlt.common.storages import LoadStorage
-from dlt.destinations.exceptions import DatabaseException, DatabaseUndefinedRelation, DestinationConnectionError
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
 
 from pipelines import failures
@@ -67,16 +65,12 @@ def configured_state_history() -> int:
     return keep
 
 
-# what a destination raises when it is down, locked, full or refuses a statement
-DESTINATION_ERRORS = (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error)
-
-
 def prune_or_explain(pipeline: dlt.Pipeline, keep: int, what: str) -> Pruned:
     """`prune`, a failure in one line that says what to do (`what`: what had happened by then);
     the data is untouched, the rewrite being one transaction."""
     try:
         return prune(pipeline, keep)
-    except DESTINATION_ERRORS as error:
+    except failures.DESTINATION_ERRORS as error:
         raise failures.explain(error, f"{what}, but deleting dlt's superseded states failed", True) from None
 
 

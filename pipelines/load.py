@@ -22,7 +22,7 @@ from dlt.common.storages import LoadStorage, NormalizeStorage
 from dlt.common.storages.load_package import TPackageJobState
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines import history, newest_versions
+from pipelines import failures, history, newest_versions
 from pipelines.destinations import Destination
 from pipelines.load_step import (
     DEFAULT_DATASET,
@@ -193,7 +193,7 @@ def _restore(pipeline: dlt.Pipeline, keep: int) -> None:
     except PipelineStepFailed:
         try:
             pruned = history.prune(pipeline, keep).states
-        except history.DESTINATION_ERRORS:
+        except failures.DESTINATION_ERRORS:
             pruned = 0  # the destination is down or locked: the restore's own failure says so
         if not pruned:
             raise

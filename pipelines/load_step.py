@@ -20,11 +20,9 @@ from typing import Any
 
 import dlt
 import duckdb
-import psycopg2
 from dlt.common.exceptions import SignalReceivedException
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime import signals as dlt_signals
-from dlt.destinations.exceptions import DatabaseException, DestinationConnectionError
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -202,12 +200,12 @@ def load_extracted(extracted: Extracted) -> RunSummary:
             _mark_drained(extracted.webhooks, info)
         try:
             mark_deleted(pipeline, info, extracted.listings)
-        except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
+        except failures.DESTINATION_ERRORS as error:
             # the data and its state are in; the next run's listings mark what this one could not
             raise failures.explain(error, "loaded, but marking the rows gone from the API failed", True) from None
         try:
             _write_listed_statuses(pipeline, extracted.listings)
-        except (DatabaseException, DestinationConnectionError, OSError, psycopg2.Error, duckdb.Error) as error:
+        except failures.DESTINATION_ERRORS as error:
             # idempotent and kept in no state: the next run writes them
             raise failures.explain(error, "loaded, but writing the listed connector statuses failed", True) from None
         # on the load's own connection: the checkpoint that closes the load writes it too

@@ -12,7 +12,6 @@ from typing import Any
 
 import dlt
 import duckdb
-import psycopg2
 import pytest
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
@@ -20,6 +19,7 @@ from pipelines import history, load
 from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 from tests.pipeline.conftest import Workspace
 from tests.pipeline.test_load import SESSIONS_OP, assert_sessions_equal
+from tests.pipeline.test_postgres import query
 from tests.postgres_server import PostgresServer
 
 STATE_TABLE = "wirelane_raw._dlt_pipeline_state"
@@ -119,8 +119,12 @@ def _history_pipeline(name: str, root: Path, destination: Any) -> dlt.Pipeline:
     return dlt.pipeline(name, destination=destination, dataset_name="history", pipelines_dir=str(root / "dlt"))
 
 
-def _states(query: Any) -> list[tuple[str, str]]:
-    return sorted(query("select pipeline_name, _dlt_load_id from history._dlt_pipeline_state"))
+STATES = "select pipeline_name, _dlt_load_id from history._dlt_pipeline_state"
+
+
+def _duckdb_states(file: Path) -> list[tuple[str, str]]:
+    with duckdb.connect(str(file), read_only=True) as con:
+        return sorted(con.execute(STATES).fetchall())
 
 
 def _restore_query(file: Path, memory_limit: str) -> int:
@@ -153,12 +157,12 @@ def test_duckdb_keeps_the_newest_states_and_frees_what_restore_reads(tmp_path: P
             "created_at, version_hash, '9999999999.0', _dlt_id || 'x' FROM history._dlt_pipeline_state "
             "WHERE pipeline_name = 'ours' ORDER BY version DESC LIMIT 1"
         )
-    before = _states(lambda sql: duckdb.connect(str(file), read_only=True).execute(sql).fetchall())
+    before = _duckdb_states(file)
     completed = sorted(load_id for name, load_id in before if name == "ours" and load_id != "9999999999.0")
 
     pruned = history.prune(ours, keep=3)
 
-    after = _states(lambda sql: duckdb.connect(str(file), read_only=True).execute(sql).fetchall())
+    after = _duckdb_states(file)
     assert pruned == history.Pruned(states=RUNS - 3, packages=RUNS - 3)
     assert after == sorted(
         [("other", load_id) for name, load_id in before if name == "other"]
@@ -172,21 +176,19 @@ def test_duckdb_keeps_the_newest_states_and_frees_what_restore_reads(tmp_path: P
 
 
 def test_postgres_deletes_the_superseded_states(tmp_path: Path, postgres: PostgresServer) -> None:
-    def query(sql: str) -> list[tuple[Any, ...]]:
-        with psycopg2.connect(postgres.dsn) as con, con.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall() if cur.description else []
+    def states() -> list[tuple[str, str]]:
+        return sorted(query(postgres, STATES))
 
-    query("drop schema if exists history cascade; drop schema if exists history_staging cascade")
+    query(postgres, "drop schema if exists history cascade; drop schema if exists history_staging cascade; select 1")
     destination = dlt.destinations.postgres(credentials=postgres.dsn)
     ours = _history_pipeline("ours", tmp_path, destination)
     other = _history_pipeline("other", tmp_path, destination)
     for run in range(4):
         other.run(_items(run))
         ours.run(_items(run))
-    newest = max(load_id for name, load_id in _states(query) if name == "ours")
+    newest = max(load_id for name, load_id in states() if name == "ours")
 
     assert history.prune(ours, keep=1) == history.Pruned(states=3, packages=3)
 
-    assert [row for row in _states(query) if row[0] == "ours"] == [("ours", newest)]
-    assert len([row for row in _states(query) if row[0] == "other"]) == 4
+    assert [row for row in states() if row[0] == "ours"] == [("ours", newest)]
+    assert len([row for row in states() if row[0] == "other"]) == 4
