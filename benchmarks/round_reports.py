@@ -60,7 +60,7 @@ def write_report(
     markdown: Callable[[dict[str, Any]], str],
 ) -> None:
     """`name`.json and `name`.md in `directory`, the command that made them in the report."""
-    report["meta"]["command"] = f"{command} " + " ".join(sys.argv[1:] if argv is None else argv)
+    report["meta"]["command"] = " ".join([command, *(sys.argv[1:] if argv is None else argv)])
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report)
