@@ -45,6 +45,7 @@ import duckdb
 
 from benchmarks import round_reports
 from benchmarks.pipeline import RESULTS
+from benchmarks.proctree import rss_bytes
 
 COMMAND = ".venv/bin/python -m benchmarks.duckdb_memory"
 STEPS = {
@@ -56,7 +57,6 @@ LOAD_MEMORY_LIMIT = "160MB"  # the load's default on two cores (pipelines/load_s
 EMPTIED_LIMIT = "8MB"  # low enough that DuckDB evicts every buffer it can
 SAMPLE_EVERY_S = 0.02
 MIB = 2**20
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 # (kind, how many, expression of the row number i): the sessions table's 77 columns (47 text,
 # 18 DECIMAL(38, 9), 6 timestamps, 3 integers, 3 flags), with its kinds of values: unique ids
@@ -120,11 +120,6 @@ def _glibc_live_bytes() -> int | None:
     return int(mallinfo2().uordblks)
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE_BYTES
-
-
 def _pool_bytes(connection: duckdb.DuckDBPyConnection) -> int:
     """What DuckDB accounts for in its pool (every buffer its memory limit governs)."""
     row = connection.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
@@ -153,7 +148,7 @@ class _PeakSampler:
 
     def _run(self) -> None:
         while True:
-            rss = _rss_bytes()
+            rss = rss_bytes(os.getpid())
             if rss > self.peak_rss:
                 self.peak_rss, self.pool_at_peak = rss, _pool_bytes(self._connection)
             if self._stop.wait(SAMPLE_EVERY_S):
@@ -168,7 +163,7 @@ def measure_step(step: str, database: Path, threads: int) -> dict[str, Any]:
         "preserve_insertion_order": False,
     }
     with duckdb.connect(str(database), config=config) as connection:
-        rss_before, pool_before, glibc_before = _rss_bytes(), _pool_bytes(connection), _glibc_live_bytes()
+        rss_before, pool_before, glibc_before = rss_bytes(os.getpid()), _pool_bytes(connection), _glibc_live_bytes()
         started = time.perf_counter()
         with _PeakSampler(connection) as sampler:
             for statement in STEPS[step].split("; "):
@@ -176,7 +171,7 @@ def measure_step(step: str, database: Path, threads: int) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         connection.execute("CHECKPOINT")
         connection.execute(f"SET memory_limit = '{EMPTIED_LIMIT}'")
-        rss_after, pool_after, glibc_after = _rss_bytes(), _pool_bytes(connection), _glibc_live_bytes()
+        rss_after, pool_after, glibc_after = rss_bytes(os.getpid()), _pool_bytes(connection), _glibc_live_bytes()
     return {
         "seconds": round(seconds, 2),
         "rss_before_mib": _mib(rss_before),

@@ -50,17 +50,21 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident bytes of one process right now (0 once it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def tree_rss_bytes(root: int) -> int:
     """Resident bytes of `root` and all its descendants right now (0 once it is gone)."""
     tree = _children()
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
-        try:
-            resident_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        total += resident_pages * PAGE_BYTES
+        total += rss_bytes(pid)
         stack.extend(tree.get(pid, ()))
     return total
 
