@@ -48,10 +48,10 @@ from benchmarks.pipeline import RESULTS
 from benchmarks.proctree import rss_bytes
 
 COMMAND = ".venv/bin/python -m benchmarks.duckdb_memory"
-STEPS = {
-    "append": "INSERT INTO target SELECT * FROM source",
-    "append twice": "INSERT INTO target SELECT * FROM source; INSERT INTO final SELECT * FROM target",
-    "scan": "SELECT max(COLUMNS(*)) FROM source",
+STEPS: dict[str, tuple[str, ...]] = {
+    "append": ("INSERT INTO target SELECT * FROM source",),
+    "append twice": ("INSERT INTO target SELECT * FROM source", "INSERT INTO final SELECT * FROM target"),
+    "scan": ("SELECT max(COLUMNS(*)) FROM source",),
 }
 LOAD_MEMORY_LIMIT = "160MB"  # the load's default on two cores (pipelines/load_step.py)
 EMPTIED_LIMIT = "8MB"  # low enough that DuckDB evicts every buffer it can
@@ -166,7 +166,7 @@ def measure_step(step: str, database: Path, threads: int) -> dict[str, Any]:
         rss_before, pool_before, glibc_before = rss_bytes(os.getpid()), _pool_bytes(connection), _glibc_live_bytes()
         started = time.perf_counter()
         with _PeakSampler(connection) as sampler:
-            for statement in STEPS[step].split("; "):
+            for statement in STEPS[step]:
                 connection.execute(statement).fetchall()
         seconds = time.perf_counter() - started
         connection.execute("CHECKPOINT")
@@ -285,8 +285,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if any(rows < 1 for rows in args.rows) or args.threads < 1:
         parser.error("--rows and --threads must be at least 1")
-    meta = round_reports.started([]) | {"duckdb": duckdb.__version__, "threads": args.threads}
-    del meta["simulator"]  # DuckDB alone: no simulator
+    meta = round_reports.started() | {"duckdb": duckdb.__version__, "threads": args.threads}
     report = measure(args.rows, args.threads) | {"meta": meta}
     round_reports.finished(meta)
     round_reports.write_report(args.results_dir, "duckdb_memory", COMMAND, argv, report, markdown)

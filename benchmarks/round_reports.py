@@ -29,14 +29,11 @@ def world_options(args: argparse.Namespace) -> list[str]:
     return entities + (["--members", str(args.members)] if args.members else [])
 
 
-def started(options: Sequence[str]) -> dict[str, Any]:
-    """A report's facts at its start: the commit, the time, the machine, the simulator."""
-    return {
-        "code": code_version(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": machine(),
-        "simulator": list(options),
-    }
+def started(options: Sequence[str] | None = None) -> dict[str, Any]:
+    """A report's facts at its start: the commit, the time, the machine, and the simulator's
+    options where it ran against one."""
+    facts = {"code": code_version(), "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()}
+    return facts if options is None else facts | {"simulator": list(options)}
 
 
 def finished(meta: dict[str, Any]) -> None:
