@@ -107,6 +107,9 @@ class SimulatorState:
     # client that honours it from one that hammers on.
     retry_after_window: tuple[float, float] = (0.0, 0.0)
     requests_during_retry_after: int = 0
+    # how long, all Retry-Afters merged, the API has asked clients to hold: two 429s answered
+    # close together ask for overlapping waits, which one pause honours
+    retry_after_held_s: float = 0.0
     base_lifetime_s: int = 3600
     dispatcher: webhooks.Dispatcher = field(default_factory=webhooks.Dispatcher)
     _orderings: OrderedDict[tuple[Any, ...], np.ndarray[Any, Any]] = field(default_factory=OrderedDict)
@@ -369,7 +372,9 @@ def _api_endpoint(state: SimulatorState, operation: str, path: str) -> Callable[
             state.tokens.revoke_all()
         if cfg.rate_limit.fires(url_path, rng):
             wait = cfg.rate_limit.retry_after
-            state.retry_after_window = (now + RETRY_AFTER_GRACE_S, max(state.retry_after_window[1], now + wait))
+            held_until = state.retry_after_window[1]
+            state.retry_after_held_s += max(0.0, now + wait - max(held_until, now))
+            state.retry_after_window = (now + RETRY_AFTER_GRACE_S, max(held_until, now + wait))
             error = ApiError(429, "too_many_requests", "Rate limit exceeded, retry later")
             return _error(error, {"Retry-After": str(cfg.rate_limit.retry_after)})
         if cfg.server_error.fires(url_path, rng):
@@ -467,6 +472,7 @@ def stats(state: SimulatorState) -> JSON:
             "total": sum(v for k, v in state.requests.items() if k != "token"),
             "by_operation": dict(state.requests),
             "during_retry_after": state.requests_during_retry_after,
+            "retry_after_held_s": round(state.retry_after_held_s, 3),
         },
         "tokens_issued": dict(state.tokens.issued),
         "changes": dict(world.changes),

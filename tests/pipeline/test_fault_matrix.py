@@ -71,7 +71,9 @@ def test_a_429_storm_is_waited_out_without_hammering(ws: Workspace) -> None:
     assert injected(ws, "rate_limit") == 6 and summary.retries >= 6
     stats = ws.api.admin("GET", "stats").json()["requests"]
     assert stats["during_retry_after"] == 0, "requests arrived while Retry-After was running"
-    assert time.monotonic() - started >= 6 * 1, "each Retry-After held the whole client"
+    # the six waits the API asked for, merged where two 429s were answered close together
+    assert 1 <= stats["retry_after_held_s"] <= 6 * 1
+    assert time.monotonic() - started >= stats["retry_after_held_s"], "each Retry-After held the whole client"
     equal(ws)
 
 
