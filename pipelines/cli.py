@@ -363,10 +363,15 @@ def _load(command: str, destination: str, **kwargs: Any) -> RunSummary:
     with_log_lines = progress_mode.resolve_mode(OPTIONS.progress.value, logs.is_json()) == "log"
     signals = _Signals()
     resumed: handoff.Handoff | None = None
-    continuation = None
+    continuation: tuple[Path, str] | None = None
     summary: RunSummary | None = None
     try:
         resumed = handoff.take()
+        earlier = resumed.earlier if resumed else None
+        started = resumed.started if resumed else None
+        handed = resumed.extracted if resumed else None
+        if earlier is not None:
+            kwargs = load_step.next_slice(kwargs)  # the command line again, which asked for the first slice
         with (
             signals,
             progress.track(
@@ -378,25 +383,37 @@ def _load(command: str, destination: str, **kwargs: Any) -> RunSummary:
                 elapsed_s=resumed.elapsed_s if resumed else 0.0,
             ) as tracker,
         ):
-            if resumed is None:
-                from pipelines import load  # the source, its HTTP client, Arrow: not for a new image that only loads
+            while True:
+                work: load_step.Extracted | RunSummary
+                if handed is None:
+                    from pipelines import load  # the source, its HTTP client, Arrow: not for an image that only loads
 
-                extracted = load.extract(where.destination, **kwargs)
-            else:
-                extracted = resumed.extracted
-            if isinstance(extracted, load_step.RunSummary):
-                summary = extracted  # an empty webhook queue: nothing to load
-            elif resumed is None and _NEW_IMAGE_ALLOWED and handoff.worth_it(extracted):
-                continuation = handoff.write(handoff.Handoff(extracted, tracker.snapshot(), tracker.elapsed()))
-            else:
-                summary = load_step.load_extracted(extracted)
+                    work = load.extract(where.destination, started=started, **kwargs)
+                else:
+                    work = handed  # the image before read it
+                if isinstance(work, load_step.RunSummary):
+                    summary = work  # an empty webhook queue: nothing to load
+                    break
+                if handed is None and _NEW_IMAGE_ALLOWED and handoff.worth_it(work):
+                    image = handoff.Handoff(work, tracker.snapshot(), tracker.elapsed(), earlier, work.started)
+                    continuation = handoff.write(image), "extracted; loading"
+                    break
+                loaded = load_step.then(earlier, load_step.load_extracted(work))
+                if not work.more_sessions:
+                    summary = loaded
+                    break
+                if _NEW_IMAGE_ALLOWED:
+                    image = handoff.Handoff(None, tracker.snapshot(), tracker.elapsed(), loaded, work.started)
+                    continuation = handoff.write(image), "a slice of the sessions loaded; reading the next"
+                    break
+                earlier, started, handed, kwargs = loaded, work.started, None, load_step.next_slice(kwargs)
     except _expected() as error:
         raise _failed(where, command, error, signals) from None
     except Exception as error:
         _record_unexpected(where, command, error)
         raise  # the traceback is what a bug report needs
     if continuation is not None:
-        handoff.continue_in_new_image(continuation)  # the progress display and the signal handlers are closed
+        handoff.continue_in_new_image(*continuation)  # the progress display and the signal handlers are closed
     assert summary is not None
     resources = tracker.snapshot()
     report.print_summary(summary, resources)

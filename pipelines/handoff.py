@@ -11,9 +11,17 @@ sees one process throughout) with the path of a small file holding what the load
 (`load.Extracted`) and the progress counted so far, then loads, summarizes and transforms as
 the one process would have.
 
+A first load bigger than a slice (`sources.wirelane.sessions_per_slice`, 1,000,000 sessions)
+goes on the same way: once a slice is loaded, the next image reads the next slice, and the
+one after loads it. Each image handles at most one slice, so the run's peak memory is a
+slice's, however many sessions there are (DuckDB keeps about 12 bytes for every session a
+process loads, outside its memory limit, until the database is closed).
+
 Only the command line does this, and only for itself (`cli.main` allows it); code that calls
 `load.run`, tests and the Dagster assets, keeps one process. A run killed between the two
-images leaves normalized packages, which the next run loads first, as after any kill.
+images leaves normalized packages, which the next run loads first, as after any kill; one
+killed between slices has committed the slices before, and the next run's scan goes on
+from there.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from pipelines import runlog
-from pipelines.load_step import Extracted
+from pipelines.load_step import Extracted, RunSummary
 from pipelines.progress import ResourceCounts
 from sources.wirelane.errors import WirelaneConfigError, WirelaneError
 
@@ -57,11 +65,15 @@ def _threshold() -> int:
 
 @dataclass
 class Handoff:
-    """The first image's work, for the second to go on with."""
+    """An image's work, for the next to go on with: what it extracted, for the next image to
+    load; or, with nothing extracted, the slices loaded so far, for the next image to read the
+    next slice of a sliced sessions scan (`sources.wirelane.sessions_per_slice`)."""
 
-    extracted: Extracted
+    extracted: Extracted | None
     resources: dict[str, ResourceCounts]  # requests and rows per resource, for the progress and the summary
     elapsed_s: float  # how long the run has been going, for the progress
+    earlier: RunSummary | None = None  # the slices loaded so far
+    started: float | None = None  # time.time() when the run began
 
 
 def write(handoff: Handoff) -> Path:
@@ -116,9 +128,9 @@ def take() -> Handoff | None:
     return handoff
 
 
-def continue_in_new_image(path: Path) -> NoReturn:
-    """Replaces this process with the same command line, which finds the handoff and loads."""
-    log.info("extracted; loading in a new image of this process (pid %d)", os.getpid())
+def continue_in_new_image(path: Path, what: str) -> NoReturn:
+    """Replaces this process with the same command line, which finds the handoff and goes on."""
+    log.info("%s in a new image of this process (pid %d)", what, os.getpid())
     sys.stdout.flush()
     sys.stderr.flush()
     os.environ[ENVIRONMENT] = str(path)

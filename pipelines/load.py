@@ -32,7 +32,9 @@ from pipelines.load_step import (
     RunSummary,
     load_extracted,
     make_pipeline,
+    next_slice,
     step_failed,
+    then,
 )
 from pipelines.webhooks import drain
 from sources.wirelane import changes, statuses
@@ -110,19 +112,26 @@ def run(
     """Extract, normalize and load; raises WirelaneError with a one-line reason on failure.
 
     `from_webhooks` loads the queued events and the records they name instead of the listings
-    (pipelines/webhooks/drain.py); the events are marked done once the load has committed."""
-    extracted = extract(
-        destination,
-        dataset=dataset,
-        resources=resources,
-        organizations=organizations,
-        full_refresh=full_refresh,
-        backfill=backfill,
-        from_webhooks=from_webhooks,
-    )
-    if isinstance(extracted, RunSummary):
-        return extracted
-    return load_extracted(extracted)
+    (pipelines/webhooks/drain.py); the events are marked done once the load has committed.
+    A sessions scan bigger than a slice (`sources.wirelane.sessions_per_slice`) is loaded
+    slice by slice, each slice committed before the next is read; the summary counts them all."""
+    options: dict[str, Any] = {
+        "resources": resources,
+        "organizations": organizations,
+        "full_refresh": full_refresh,
+        "backfill": backfill,
+        "from_webhooks": from_webhooks,
+    }
+    summary: RunSummary | None = None
+    started = time.time()
+    while True:
+        extracted = extract(destination, dataset=dataset, started=started, **options)
+        if isinstance(extracted, RunSummary):
+            return extracted
+        summary = then(summary, load_extracted(extracted))
+        if not extracted.more_sessions:
+            return summary
+        options = next_slice(options)
 
 
 def extract(
@@ -134,11 +143,12 @@ def extract(
     full_refresh: bool = False,
     backfill: tuple[str, str] | None = None,
     from_webhooks: bool = False,
+    started: float | None = None,
 ) -> Extracted | RunSummary:
     """The first half of `run`: a killed run's packages loaded, then extract and normalize.
     Returns what `load_extracted` needs, or the whole summary when an empty webhook queue
-    leaves nothing to do."""
-    started = time.time()
+    leaves nothing to do. `started`: when the run began, for a slice after the first."""
+    started = started or time.time()
     keep_states = history.configured_state_history()  # a bad value fails before any work
     batch = drain.claim() if from_webhooks else None
     if batch is not None and batch.empty:
@@ -180,6 +190,8 @@ def extract(
         token_requests=client.auth.fetched if client else 0,
         pending_bytes=_pending_bytes(pipeline),
         webhooks=batch,
+        more_sessions="sessions" in source.selected_resources
+        and wirelane.sessions_unfinished(dict(pipeline.state), wirelane.last_organizations()),
     )
 
 

@@ -83,6 +83,33 @@ class RunSummary:
     webhooks: dict[str, int] | None = None  # a drain's events and what they asked for (drain.Batch.summary)
 
 
+def next_slice(options: dict[str, Any]) -> dict[str, Any]:
+    """The options that read the next slice of a sliced sessions scan: the sessions alone (the
+    first slice read everything else), with nothing dropped again."""
+    return {**options, "resources": ["sessions"], "full_refresh": False, "backfill": None, "from_webhooks": False}
+
+
+def then(earlier: RunSummary | None, latest: RunSummary) -> RunSummary:
+    """One summary for a run loaded in slices: rows and requests added up, the time from the
+    first slice's start (each slice's summary counts from there), the tables as they are now."""
+    if earlier is None:
+        return latest
+    rows = dict(earlier.rows)
+    for table, count in latest.rows.items():
+        rows[table] = rows.get(table, 0) + count
+    return RunSummary(
+        load_id=latest.load_id or earlier.load_id,
+        rows=dict(sorted(rows.items())),
+        seconds=latest.seconds,
+        requests=earlier.requests + latest.requests,
+        retries=earlier.retries + latest.retries,
+        token_requests=earlier.token_requests + latest.token_requests,
+        schema_changes=[*earlier.schema_changes, *latest.schema_changes],
+        tables=latest.tables,
+        webhooks=latest.webhooks,
+    )
+
+
 def make_pipeline(destination: Destination, dataset: str = DEFAULT_DATASET) -> dlt.Pipeline:
     target = _make_destination(destination)
     try:
@@ -156,6 +183,7 @@ class Extracted:
     token_requests: int
     pending_bytes: int  # the normalized packages' files, which the load step reads
     webhooks: drain.Batch | None = None
+    more_sessions: bool = False  # the sessions scan stopped at the end of a slice: the next one goes on
 
     @property
     def seconds(self) -> float:

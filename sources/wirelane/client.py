@@ -232,12 +232,27 @@ class WirelaneClient:
     ) -> Iterator[Any]:
         """Every page of a list endpoint as `parse` reads its body (a list, or something with a
         length that stands for one), stopping on the total or on a short page. `page_size`
-        overrides the configured one for this listing.
+        overrides the configured one for this listing."""
+        for _, items, _more in self.numbered_pages(path, params, template=template, parse=parse, page_size=page_size):
+            yield items
 
-        From the third page on, the next page is requested (and read) while the caller works
-        on this one: a long scan then costs the larger of fetching and processing, not their
-        sum; the first two are not prefetched, so an incremental scan that stops early asks for
-        nothing extra.
+    def numbered_pages(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        template: str | None = None,
+        parse: Callable[[bytes], Any],
+        page_size: int | None = None,
+        first_page: int = 1,
+    ) -> Iterator[tuple[int, Any, bool]]:
+        """`pages_read`'s pages from `first_page` on, each with its number and whether more
+        follow: a scan that stops part-way (a sliced first load) knows where to go on.
+
+        From the third page read on, the next page is requested (and read) while the caller
+        works on this one: a long scan then costs the larger of fetching and processing, not
+        their sum; the first two are not prefetched, so an incremental scan that stops early
+        asks for nothing extra.
         """
         page_size = page_size or self.settings.page_size
 
@@ -254,13 +269,13 @@ class WirelaneClient:
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wirelane-page") as pool:
             ahead: Future[tuple[Any, bool]] | None = None
-            for page in range(1, self.settings.max_pages + 1):
+            for page in range(first_page, self.settings.max_pages + 1):
                 items, more = ahead.result() if ahead is not None else fetch(page)
                 ahead = None
-                if more and page >= 2 and page < self.settings.max_pages:
+                if more and page >= first_page + 1 and page < self.settings.max_pages:
                     ahead = pool.submit(contextvars.copy_context().run, fetch, page + 1)
                 if len(items):
-                    yield items
+                    yield page, items, more
                 if not more:
                     return
         raise PaginationLimitError(

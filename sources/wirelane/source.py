@@ -157,6 +157,7 @@ def wirelane_source(
     max_attempts: int = defaults.DEFAULT_MAX_ATTEMPTS,
     max_backoff_s: float = defaults.DEFAULT_MAX_BACKOFF_S,
     session_lag_s: int = defaults.DEFAULT_SESSION_LAG_S,
+    sessions_per_slice: int = defaults.DEFAULT_SESSIONS_PER_SLICE,
     open_session_refresh_h: float = defaults.DEFAULT_OPEN_SESSION_REFRESH_H,
     detail_refresh_h: float = defaults.DEFAULT_DETAIL_REFRESH_H,
     backfill_start: str | None = None,
@@ -170,6 +171,10 @@ def wirelane_source(
     base, token = resolve_endpoints(environment, base_url, token_url)
     if page_size < 1 or page_size > 1_000_000:
         raise WirelaneConfigError("sources.wirelane.page_size must be between 1 and 1000000")
+    if sessions_per_slice < 0:
+        raise WirelaneConfigError(
+            "sources.wirelane.sessions_per_slice must be a whole number of sessions, or 0 for no slices"
+        )
     if requests_per_second < 0:
         raise WirelaneConfigError(
             "sources.wirelane.requests_per_second must be positive, or 0 for no client-side limit"
@@ -199,7 +204,7 @@ def wirelane_source(
         member_listing,
         members,
         *_member_details(client, member_listing, privacy, detail_refresh_h, account_plans),
-        _sessions(client, orgs, session_lag_s, open_session_refresh_h, backfill, privacy),
+        _sessions(client, orgs, session_lag_s, open_session_refresh_h, backfill, privacy, sessions_per_slice),
         _session(client, orgs, privacy),
         *_stations(client, orgs, detail_refresh_h),
         _station(client, orgs),
@@ -370,6 +375,7 @@ def _sessions(
     refresh_h: float,
     backfill: tuple[datetime, datetime] | None,
     privacy: Pseudonymizer,
+    per_slice: int,
 ) -> DltResource:
     @dlt.resource(
         name="sessions",
@@ -384,9 +390,16 @@ def _sessions(
         state = dlt.current.resource_state()
         per_org: dict[str, dict[str, Any]] = state.setdefault("organizations", {})
         open_sessions: dict[str, list[str]] = state.setdefault("open_sessions", {})
+        budget = SliceBudget(per_slice)
         for org in orgs:
             org_state = per_org.setdefault(org, {"cursor": EPOCH, "window": {}})
-            seen_open = yield from _scan_sessions(client, org, org_state, open_sessions, lag_s, privacy)
+            if budget.spent:
+                # this slice is full: the organization's scan starts in the next one
+                org_state.setdefault(RESUME, _scan_start(org_state, lag_s))
+                continue
+            seen_open = yield from _scan_sessions(client, org, org_state, open_sessions, lag_s, privacy, budget)
+            if seen_open is None:
+                continue  # the slice filled up part-way: the scan goes on from `resume` in the next one
             api_now = parse_timestamp_iso(org_state["cursor"])
             stale = [
                 sid for sid in _stale_open_sessions(open_sessions, org, api_now, refresh_h) if sid not in seen_open
@@ -398,6 +411,53 @@ def _sessions(
                 yield session_batch(refreshed, org, privacy)
 
     return sessions
+
+
+# -- slices ------------------------------------------------------------------------------------
+# A first load of millions of sessions goes in slices: each run's scan reads at most about
+# `sessions_per_slice` of them, leaves where it stopped in the organization's state (`resume`)
+# and lets the caller load what it read before the next slice goes on from there
+# (pipelines/load.py; `wirelane-sync run` reads and loads each slice in fresh process images).
+# DuckDB keeps about 12 bytes of bookkeeping for every session a process loads, and the reading
+# process's heap grows with the scan, so a process that handles at most one slice keeps its peak
+# memory whatever the number of sessions.
+RESUME: Final = "resume"
+
+
+class SliceBudget:
+    """How many more sessions this run's scans may read; 0 set: no limit."""
+
+    def __init__(self, per_slice: int) -> None:
+        self.left: int | None = per_slice or None
+
+    @property
+    def spent(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+    def spend(self, sessions: int) -> None:
+        if self.left is not None:
+            self.left -= sessions
+
+
+def sessions_unfinished(pipeline_state: dict[str, Any], organizations: list[str]) -> bool:
+    """Whether a sessions scan of `organizations` stopped part-way at the end of a slice."""
+    resources = pipeline_state.get("sources", {}).get("wirelane", {}).get("resources", {})
+    per_org = resources.get("sessions", {}).get("organizations", {})
+    return any(RESUME in per_org.get(org, {}) for org in organizations)
+
+
+def _scan_start(org_state: dict[str, Any], lag_s: int) -> dict[str, Any]:
+    """Where an organization's scan starts: newest first down to its cursor less the lag, the
+    versions already loaded inside the lag window known."""
+    cursor = parse_timestamp_iso(org_state["cursor"])
+    return {
+        "since": (cursor - timedelta(seconds=lag_s)).isoformat(),
+        "newest": cursor.isoformat(),
+        "rows_read": 0,
+        "loaded": dict(org_state["window"]),
+        "versions": {},
+        "seen_open": [],
+    }
 
 
 CATCH_UP_PASSES = 5
@@ -507,9 +567,10 @@ def _scan_sessions(
     open_sessions: dict[str, list[str]],
     lag_s: int,
     privacy: Pseudonymizer,
-) -> Generator[Any, None, set[str]]:
+    budget: SliceBudget,
+) -> Generator[Any, None, set[str] | None]:
     """Newest first down to `cursor - lag`, then catch-up passes from the top; returns the ids
-    of the open sessions the scan saw.
+    of the open sessions the scan saw, or None when `budget` ran out before the list did.
 
     Versions already loaded inside the lag window (kept in `window` as session_id ->
     update_date) are not loaded again, so a run without changes loads nothing while late
@@ -517,25 +578,37 @@ def _scan_sessions(
     to the front, which was already read: each catch-up pass reads the front again down to the
     newest `update_date` seen so far, until a pass finds nothing newer.
 
+    A scan the budget stops keeps its place in `resume` (the rows read, the newest version seen,
+    what the window knows) and goes on there in the next run, the cursor unchanged until the
+    scan is done. The pause between slices is like a slow page: a session changed meanwhile
+    moves to the front, which the catch-up passes read, and the rows it jumps shift back by one
+    and are read twice (the merge keeps one).
+
     Memory stays flat in the number of sessions: only versions within the lag of the newest
     one are remembered (the next window, and what a catch-up pass may meet again); older ones
     can be neither, as the newest only grows.
     """
     lag = timedelta(seconds=lag_s)
-    cursor = parse_timestamp_iso(org_state["cursor"])
-    loaded: dict[str, str] = dict(org_state["window"])
-    recent_versions: dict[str, datetime] = {}
-    seen_open: set[str] = set()
-    newest = cursor
+    point = org_state.pop(RESUME, None) or _scan_start(org_state, lag_s)
+    loaded: dict[str, str] = point["loaded"]
+    recent_versions = {sid: parse_timestamp_iso(ts) for sid, ts in point["versions"].items()}
+    seen_open: set[str] = set(point["seen_open"])
+    newest = parse_timestamp_iso(point["newest"])
     path = f"{ORG.format(organizationId=org)}/sessions"
     params = {"order_by": "updateDate", "order_direction": "desc"}
+    page_size = client.settings.page_size
 
-    def scan(since: datetime, inclusive: bool) -> Iterator[Any]:
+    def scan(since: datetime, inclusive: bool, rows_read: int = 0, sliced: bool = False) -> Iterator[Any]:
+        """Yields the fresh sessions' batches; sliced, stops when the budget runs out and leaves
+        `resume` behind."""
         nonlocal newest
         gathered = _Gathered()
         # Arrow reads the pages (in the client's prefetching thread, without the interpreter lock);
         # the scan reads the four keys it needs from Arrow's columns
-        for page in client.pages_read(path, params, template=f"{ORG}/sessions", parse=read_page):
+        pages = client.numbered_pages(
+            path, params, template=f"{ORG}/sessions", parse=read_page, first_page=rows_read // page_size + 1
+        )
+        for number, page, more in pages:
             ids, updates = page.column("session_id"), page.column("update_date")
             statuses, created = page.column("status"), page.column("creation_date")
             stamped = [parse_timestamp(update) for update in updates]
@@ -558,9 +631,23 @@ def _scan_sessions(
                 yield from _fresh_sessions(page, fresh, org, privacy, gathered)
             if len(recent) < len(stamped):
                 break  # the rest of the list is older
+            if sliced:
+                budget.spend(len(stamped))
+                if more and budget.spent:
+                    org_state[RESUME] = {
+                        "since": point["since"],
+                        "newest": newest.isoformat(),
+                        "rows_read": number * page_size,
+                        "loaded": loaded,
+                        "versions": {sid: ts.isoformat() for sid, ts in recent_versions.items()},
+                        "seen_open": sorted(seen_open & open_sessions.keys()),
+                    }
+                    break
         yield from gathered.flush()
 
-    yield from scan(cursor - lag, inclusive=True)
+    yield from scan(parse_timestamp_iso(point["since"]), inclusive=True, rows_read=point["rows_read"], sliced=True)
+    if RESUME in org_state:
+        return None
     for _ in range(CATCH_UP_PASSES):
         batches = yield from _count(scan(newest, inclusive=False))
         if not batches:
