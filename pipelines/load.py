@@ -190,9 +190,16 @@ def extract(
         token_requests=client.auth.fetched if client else 0,
         pending_bytes=_pending_bytes(pipeline),
         webhooks=batch,
-        more_sessions="sessions" in source.selected_resources
-        and wirelane.sessions_unfinished(dict(pipeline.state), wirelane.last_organizations()),
+        more_sessions=_scan_unfinished(source, pipeline, backfill is None and batch is None),
     )
+
+
+def _scan_unfinished(source: Any, pipeline: dlt.Pipeline, scanned: bool) -> bool:
+    """Whether this run's sessions scan stopped at the end of a slice. A backfill or a webhook
+    drain reads no scan: a scan a killed run left part-way goes on in the next regular run."""
+    if not scanned or "sessions" not in source.selected_resources:
+        return False
+    return wirelane.sessions_unfinished(dict(pipeline.state), wirelane.last_organizations())
 
 
 def _restore(pipeline: dlt.Pipeline, keep: int) -> None:

@@ -132,7 +132,8 @@ def _as_utc(value: Any) -> datetime | None:
 def cursors(state: dict[str, Any] | None) -> dict[str, dict[str, str]]:
     """resource -> organization -> cursor, from dlt's pipeline state.
 
-    The sessions resource keeps `organizations: {org: {cursor, window}}`; a resource using
+    The sessions resource keeps `organizations: {org: {cursor, window}}`, with `resume` while a
+    scan loads in slices (sources/wirelane/source.py); a resource using
     dlt's own `dlt.sources.incremental` keeps `incremental: {field: {last_value}}`.
     """
     found: dict[str, dict[str, str]] = {}
@@ -142,13 +143,21 @@ def cursors(state: dict[str, Any] | None) -> dict[str, dict[str, str]]:
             continue
         per_org = resource_state.get("organizations")
         if isinstance(per_org, dict):
-            found[name] = {org: str(s.get("cursor")) for org, s in per_org.items() if isinstance(s, dict)}
+            found[name] = {org: _cursor(s) for org, s in per_org.items() if isinstance(s, dict)}
         incremental = resource_state.get("incremental")
         if isinstance(incremental, dict):
             for column, s in incremental.items():
                 if isinstance(s, dict) and s.get("last_value") is not None:
                     found.setdefault(name, {})[column] = str(s["last_value"])
     return found
+
+
+def _cursor(org_state: dict[str, Any]) -> str:
+    """An organization's cursor, and how far a scan loading in slices has got."""
+    resume = org_state.get("resume")
+    if not isinstance(resume, dict):
+        return str(org_state.get("cursor"))
+    return f"{org_state.get('cursor')} (scan under way in slices: {resume.get('rows_read', 0):,} sessions read)"
 
 
 def local_state() -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipelines import load, load_step
+from pipelines import load, load_step, status
 from sources.wirelane.errors import WirelaneConfigError
 from tests.pipeline.api_equality import assert_equal, duckdb_fetch
 from tests.pipeline.conftest import Workspace
@@ -72,7 +72,13 @@ def test_sessions_changed_between_slices_are_not_lost(sliced: Workspace) -> None
     first = load.extract("duckdb", resources=["sessions"])
     assert isinstance(first, load_step.Extracted) and first.more_sessions
     load_step.load_extracted(first)
-    assert any("resume" in org for org in _scan_state(workspace).values())
+    left = _scan_state(workspace)
+    assert any("resume" in org for org in left.values())
+    shown = status.cursors(dict(load.make_pipeline("duckdb").state))["sessions"]
+    assert any("scan under way in slices: 400 sessions read" in cursor for cursor in shown.values()), shown
+    begun = workspace.query("select min(session_begin), max(session_begin) from wirelane_raw.sessions")[0]
+    backfill = load.run("duckdb", backfill=(begun[0].date().isoformat(), begun[1].date().isoformat()))
+    assert backfill.rows["sessions"] > 0 and _scan_state(workspace) == left, "a backfill leaves the scan where it is"
     workspace.api.admin("POST", "advance", {"minutes": 240})
     workspace.api.admin("POST", "faults", {"page_shift": {"every": 2, "updates": 3, "inserts": 3}})
     load.run("duckdb", resources=["sessions"])  # the next run goes on where the first slice stopped
