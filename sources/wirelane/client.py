@@ -219,21 +219,8 @@ class WirelaneClient:
         page_size: int | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Every page of a list endpoint, stopping on the total or on a short page."""
-        yield from self.pages_read(path, params, template=template, parse=orjson.loads, page_size=page_size)
-
-    def pages_read(
-        self,
-        path: str,
-        params: dict[str, Any] | None = None,
-        *,
-        template: str | None = None,
-        parse: Callable[[bytes], Any],
-        page_size: int | None = None,
-    ) -> Iterator[Any]:
-        """Every page of a list endpoint as `parse` reads its body (a list, or something with a
-        length that stands for one), stopping on the total or on a short page. `page_size`
-        overrides the configured one for this listing."""
-        for _, items, _more in self.numbered_pages(path, params, template=template, parse=parse, page_size=page_size):
+        pages = self.numbered_pages(path, params, template=template, parse=orjson.loads, page_size=page_size)
+        for _, items, _more in pages:
             yield items
 
     def numbered_pages(
@@ -246,8 +233,10 @@ class WirelaneClient:
         page_size: int | None = None,
         first_page: int = 1,
     ) -> Iterator[tuple[int, Any, bool]]:
-        """`pages_read`'s pages from `first_page` on, each with its number and whether more
-        follow: a scan that stops part-way (a sliced first load) knows where to go on.
+        """Every page of a list endpoint from `first_page` on as `parse` reads its body (a list,
+        or something with a length that stands for one), with its number and whether more
+        follow, stopping on the total or on a short page: a scan that stops part-way (a sliced
+        first load) knows where to go on. `page_size` overrides the configured one.
 
         From the third page read on, the next page is requested (and read) while the caller
         works on this one: a long scan then costs the larger of fetching and processing, not
