@@ -1,6 +1,7 @@
-"""What the benchmarks that run rounds against one simulator (`webhook_lag`, `state_history`)
-share: the options that size the simulator's world, the facts a report starts with, and how a
-report is written. One place, so that both say the same about the machine and the code."""
+"""What the benchmarks beside `pipeline` (`webhook_lag`, `state_history`, `duckdb_memory`,
+`peak_by_size`) share: the options that size the simulator's world, the facts a report starts
+with, and how a report is written. One place, so that all say the same about the machine and
+the code."""
 
 from __future__ import annotations
 
